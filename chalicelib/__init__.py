@@ -1,0 +1,1 @@
+"""fnq: Fn-style functions, sync and async, on AWS serverless primitives."""

@@ -1,0 +1,73 @@
+"""Domain errors. No HTTP in here: `api.py` maps each class to a status code in one table.
+
+The message of every error is what the client reads in Fn's envelope
+`{"error": {"message": ...}}`, so messages follow Fn's wording where Fn has one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FnqError(Exception):
+    """Root of every error fnq raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInputError(FnqError):
+    """The request is malformed or breaks a validation rule (Fn: 400)."""
+
+
+class NotFoundError(FnqError):
+    """The app, route, call, log or path does not exist (Fn: 404)."""
+
+
+class ConflictError(FnqError):
+    """The resource exists already, or an immutable field was changed (Fn: 409)."""
+
+
+class PayloadTooLargeError(FnqError):
+    """A request body is over the configured limit (Fn: 413)."""
+
+
+class NotAcceptableError(FnqError):
+    """No representation matches the client's Accept header (Fn: 406)."""
+
+
+class FunctionFailedError(FnqError):
+    """A sync call's function failed: non-zero exit, bad output, memory (Fn: 502)."""
+
+
+class FunctionTimeoutError(FnqError):
+    """A sync call's function ran past its timeout (Fn: 504 `Timed out`)."""
+
+
+class ServiceUnavailableError(FnqError):
+    """A dependency (queue, store) refused the work; the client may retry (Fn: 503)."""
+
+
+class TransitionError(FnqError):
+    """A conditional state change found the call in another state.
+
+    Carries the record as it is now (when the store could read it in the same request), so
+    the caller decides what the duplicate or late arrival means without another read.
+    """
+
+    def __init__(self, message: str, current: Any = None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+def app_not_found() -> NotFoundError:
+    return NotFoundError("App not found")
+
+
+def route_not_found() -> NotFoundError:
+    return NotFoundError("Route not found")
+
+
+def call_not_found() -> NotFoundError:
+    return NotFoundError("Call not found")

@@ -1,0 +1,1 @@
+"""Running functions: the one place that starts user code."""

@@ -1,0 +1,48 @@
+"""Call ids (ULIDs) and Fn's timestamp format.
+
+Call ids are 26-character Crockford base32 ULIDs, like Fn's: the first 10 characters are the
+creation time in milliseconds, so ids sort by time and a time bound is an id bound. That lets
+`from_time`/`to_time` become key conditions on the calls index instead of filters.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from ulid import ULID
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CALL_ID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
+
+
+def new_call_id(now: datetime) -> str:
+    return str(ULID.from_datetime(now))
+
+
+def is_call_id(value: str) -> bool:
+    return bool(_CALL_ID.match(value))
+
+
+def lowest_id_at(epoch_ms: int) -> str:
+    """The smallest id that a call created at `epoch_ms` can have (random part all zero)."""
+    value = max(0, min(epoch_ms, (1 << 48) - 1)) << 80
+    chars = []
+    for _ in range(26):
+        chars.append(CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds, as Fn marshals strfmt.DateTime: 2018-03-20T18:11:17.123Z."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)

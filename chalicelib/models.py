@@ -1,0 +1,257 @@
+"""The domain: App, Route, Call, and the one table of allowed call transitions. Pure Python.
+
+Lifecycle of a call (Fn's wire strings)::
+
+                 claim                 outcome
+    queued ──────────────▶ running ──────────────▶ success | error | timeout
+      │  ▲                  │   ▲ │
+      │  └── retry ─────────┘   │ └── cancel ─────▶ cancelled
+      │                         └── lease expired: claimed again (next attempt)
+      ├── cancel ──────────────────────────────────▶ cancelled
+      └── enqueue failed / dead-lettered ───────────▶ error
+
+Terminal states never change again. Every arrow is a conditional write in the store, checked
+against TRANSITIONS here, so a call never ends in two states.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from chalicelib.ids import format_time
+
+
+class CallStatus(str, Enum):
+    QUEUED = "queued"  # accepted and recorded; a message for it is (or is being) on the queue
+    RUNNING = "running"  # claimed by a worker holding a lease; the function is running
+    SUCCESS = "success"  # the function exited 0 (or answered a json-format response)
+    ERROR = "error"  # the function failed, or the platform gave up on the call; see `error`
+    TIMEOUT = "timeout"  # the function ran past its timeout and its process group was killed
+    CANCELLED = "cancelled"  # a client cancelled the call before it finished
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({CallStatus.SUCCESS, CallStatus.ERROR, CallStatus.TIMEOUT, CallStatus.CANCELLED})
+
+TRANSITIONS: dict[CallStatus, frozenset[CallStatus]] = {
+    CallStatus.QUEUED: frozenset({CallStatus.RUNNING, CallStatus.CANCELLED, CallStatus.ERROR}),
+    CallStatus.RUNNING: frozenset(
+        {
+            CallStatus.RUNNING,  # a new attempt takes over an expired lease
+            CallStatus.QUEUED,  # a failed attempt waits for its retry
+            CallStatus.SUCCESS,
+            CallStatus.ERROR,
+            CallStatus.TIMEOUT,
+            CallStatus.CANCELLED,
+        }
+    ),
+    CallStatus.SUCCESS: frozenset(),
+    CallStatus.ERROR: frozenset(),
+    CallStatus.TIMEOUT: frozenset(),
+    CallStatus.CANCELLED: frozenset(),
+}
+
+
+def sources_of(target: CallStatus) -> frozenset[CallStatus]:
+    """The states from which `target` may be entered: what a store puts in its condition."""
+    return frozenset(src for src, dests in TRANSITIONS.items() if target in dests)
+
+
+class RouteType(str, Enum):
+    SYNC = "sync"
+    ASYNC = "async"
+
+
+class RouteFormat(str, Enum):
+    DEFAULT = "default"  # one process per call: body on stdin, output on stdout
+    JSON = "json"  # hot: one JSON object per line each way, process kept for idle_timeout
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    config: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def to_fn(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": self.name}
+        if self.config:
+            body["config"] = self.config
+        if self.annotations:
+            body["annotations"] = self.annotations
+        if self.created_at:
+            body["created_at"] = format_time(self.created_at)
+        if self.updated_at:
+            body["updated_at"] = format_time(self.updated_at)
+        return body
+
+
+@dataclass(frozen=True)
+class Route:
+    app_name: str
+    path: str
+    image: str = ""
+    memory: int = 128
+    cpus: str = ""
+    type: RouteType = RouteType.SYNC
+    format: RouteFormat = RouteFormat.DEFAULT
+    timeout: int = 30
+    idle_timeout: int = 30
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    config: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, Any] = field(default_factory=dict)
+    # fnq: the content digest ("sha256:<hex>") of the code bundle this route runs.
+    bundle: str = ""
+    # fnq: how many times a failed *function* is retried (platform faults are always retried).
+    max_retries: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def to_fn(self) -> dict[str, Any]:
+        """Fn's field order: app_name, path, image, memory, cpus, headers?, type, format, ..."""
+        body: dict[str, Any] = {
+            "app_name": self.app_name,
+            "path": self.path,
+            "image": self.image,
+            "memory": self.memory,
+            "cpus": self.cpus,
+        }
+        if self.headers:
+            body["headers"] = self.headers
+        body |= {
+            "type": self.type.value,
+            "format": self.format.value,
+            "timeout": self.timeout,
+            "idle_timeout": self.idle_timeout,
+        }
+        if self.config:
+            body["config"] = self.config
+        if self.annotations:
+            body["annotations"] = self.annotations
+        body["bundle"] = self.bundle
+        body["max_retries"] = self.max_retries
+        if self.created_at:
+            body["created_at"] = format_time(self.created_at)
+        if self.updated_at:
+            body["updated_at"] = format_time(self.updated_at)
+        return body
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What the worker needs to run a call, snapshotted from app + route when the call is accepted.
+
+    The snapshot (as Fn's async did) means the worker never reads the route: one fewer request per
+    call, and a call runs the code that was deployed when it was accepted.
+    """
+
+    bundle: str
+    format: RouteFormat
+    timeout: int
+    idle_timeout: int
+    memory: int
+    config: dict[str, str]
+    max_retries: int = 0
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """The HTTP request that made the call. The body is inline when small, else in S3 (`body_key`)."""
+
+    method: str
+    url: str
+    headers: dict[str, list[str]]
+    content_type: str
+    body: bytes | None = None
+    body_key: str | None = None
+    body_size: int = 0
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """Figures of one run of the function (fnq's answer to Fn's `stats`)."""
+
+    duration_ms: int
+    exit_code: int | None = None
+    max_rss_kb: int | None = None
+
+    def to_fn(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"duration_ms": self.duration_ms}
+        if self.exit_code is not None:
+            body["exit_code"] = self.exit_code
+        if self.max_rss_kb is not None:
+            body["max_rss_kb"] = self.max_rss_kb
+        return body
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One claim of a call by a worker, and how it ended."""
+
+    number: int
+    started_at: datetime
+    completed_at: datetime | None = None
+    status: CallStatus = CallStatus.RUNNING
+    error: str = ""
+
+    def to_fn(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "number": self.number,
+            "status": self.status.value,
+            "started_at": format_time(self.started_at),
+        }
+        if self.completed_at:
+            body["completed_at"] = format_time(self.completed_at)
+        if self.error:
+            body["error"] = self.error
+        return body
+
+
+@dataclass(frozen=True)
+class Call:
+    id: str
+    app_name: str
+    path: str
+    type: RouteType
+    status: CallStatus
+    created_at: datetime
+    function: FunctionSpec
+    request: CallRequest
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    error: str = ""
+    attempt: int = 0
+    lease_expires_at: datetime | None = None
+    stats: RunStats | None = None
+    attempts: tuple[Attempt, ...] = ()
+
+    def to_fn(self) -> dict[str, Any]:
+        """Fn's call object, plus fnq's `type`, `attempt`, `attempts` (Fn clients ignore extra fields)."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status.value,
+            "app_name": self.app_name,
+            "path": self.path,
+            "created_at": format_time(self.created_at),
+        }
+        if self.started_at:
+            body["started_at"] = format_time(self.started_at)
+        if self.completed_at:
+            body["completed_at"] = format_time(self.completed_at)
+        if self.error:
+            body["error"] = self.error
+        if self.stats:
+            body["stats"] = self.stats.to_fn()
+        body["type"] = self.type.value
+        body["attempt"] = self.attempt
+        if self.attempts:
+            body["attempts"] = [a.to_fn() for a in self.attempts]
+        return body

@@ -1,0 +1,214 @@
+"""Ports: what the use cases need from the outside world, as Protocols whose docstrings are the contract.
+
+Adapters live in `chalicelib/aws/` (the only modules that import boto3) and are chosen in
+`wiring.py`. The same contract tests run against each adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from chalicelib.models import App, Call, CallStatus, Route, RouteFormat, RouteType, RunStats
+
+
+@dataclass(frozen=True)
+class Page[T]:
+    items: list[T]
+    next_cursor: str = ""
+
+
+@dataclass(frozen=True)
+class CallQuery:
+    """Which calls of one app to list, newest first. Time bounds and cursor are exclusive."""
+
+    app_name: str
+    path: str | None = None
+    status: CallStatus | None = None
+    before_id: str | None = None  # the cursor: only ids strictly below it
+    after_id: str | None = None  # from_time as an id bound: only ids strictly above it
+    limit: int = 30
+
+
+class AppStore(Protocol):
+    def create_app(self, app: App) -> App:
+        """Insert; raises ConflictError("App already exists") if the name is taken."""
+        raise NotImplementedError
+
+    def get_app(self, name: str) -> App:
+        """Raises NotFoundError("App not found")."""
+        raise NotImplementedError
+
+    def put_app(self, app: App) -> App:
+        """Replace an existing app (update); raises NotFoundError if it is gone meanwhile."""
+        raise NotImplementedError
+
+    def list_apps(self, after_name: str | None, limit: int) -> list[App]:
+        """Apps ordered by name, names strictly after `after_name`, at most `limit`."""
+        raise NotImplementedError
+
+    def delete_app(self, name: str) -> None:
+        """Delete the app, its routes and its call records. Raises NotFoundError."""
+        raise NotImplementedError
+
+
+class RouteStore(Protocol):
+    def get_route(self, app_name: str, path: str) -> Route:
+        """Raises NotFoundError("Route not found")."""
+        raise NotImplementedError
+
+    def get_app_and_route(self, app_name: str, path: str) -> tuple[App | None, Route | None]:
+        """Both in one round trip (the invoke path's lookup); None for what does not exist."""
+        raise NotImplementedError
+
+    def create_route(self, route: Route) -> Route:
+        """Insert; raises ConflictError("Route already exists")."""
+        raise NotImplementedError
+
+    def put_route(self, route: Route) -> Route:
+        """Create or replace."""
+        raise NotImplementedError
+
+    def list_routes(self, app_name: str, after_path: str | None, limit: int) -> list[Route]:
+        """Routes of the app ordered by path, paths strictly after `after_path`."""
+        raise NotImplementedError
+
+    def delete_route(self, app_name: str, path: str) -> None:
+        """Raises NotFoundError("Route not found")."""
+        raise NotImplementedError
+
+
+class CallStore(Protocol):
+    """Call records. Every status change is one conditional write on the current status.
+
+    A failed condition raises TransitionError carrying the record as it is now.
+    """
+
+    def insert_call(self, call: Call) -> None:
+        """Write a new record (queued, or running for sync calls); the id must be new."""
+        raise NotImplementedError
+
+    def get_call(self, call_id: str) -> Call:
+        """Raises NotFoundError("Call not found")."""
+        raise NotImplementedError
+
+    def list_calls(self, query: CallQuery) -> list[Call]:
+        """Newest first, at most `query.limit`, through an index keyed by id (never a scan)."""
+        raise NotImplementedError
+
+    def claim(self, call_id: str, now: datetime, lease_expires_at: datetime) -> Call:
+        """queued → running, or running with a lease expired before `now` → running (next attempt).
+
+        Increments `attempt`, sets `started_at` on the first attempt and the lease. Returns the
+        record after the write, including the request body and function snapshot.
+        """
+        raise NotImplementedError
+
+    def finish(
+        self,
+        call_id: str,
+        attempt: int,
+        status: CallStatus,
+        now: datetime,
+        error: str = "",
+        stats: RunStats | None = None,
+    ) -> Call:
+        """running (held by `attempt`) → a terminal status, with completed_at, error, stats."""
+        raise NotImplementedError
+
+    def requeue(self, call_id: str, attempt: int, now: datetime, error: str) -> Call:
+        """running (held by `attempt`) → queued: the attempt failed and will be tried again."""
+        raise NotImplementedError
+
+    def fail_queued(self, call_id: str, now: datetime, error: str) -> Call:
+        """queued → error, e.g. the message could not be sent or was dead-lettered."""
+        raise NotImplementedError
+
+    def cancel(self, call_id: str, now: datetime) -> Call:
+        """queued or running → cancelled."""
+        raise NotImplementedError
+
+
+class CallQueue(Protocol):
+    def send(self, call_id: str, delay_seconds: int = 0) -> None:
+        """Put the call's id on the calls queue. Raises ServiceUnavailableError on failure."""
+        raise NotImplementedError
+
+
+class LogStore(Protocol):
+    def put_log(self, app_name: str, call_id: str, log: bytes) -> None:
+        raise NotImplementedError
+
+    def get_log(self, app_name: str, call_id: str) -> bytes:
+        """Raises NotFoundError("Call log not found")."""
+        raise NotImplementedError
+
+
+class PayloadStore(Protocol):
+    def put_payload(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def get_payload(self, key: str) -> bytes:
+        raise NotImplementedError
+
+
+class CodeStore(Protocol):
+    def put_bundle(self, digest: str, data: bytes) -> None:
+        """Store a bundle under its digest (content-addressed: a second put is a no-op)."""
+        raise NotImplementedError
+
+    def has_bundle(self, digest: str) -> bool:
+        raise NotImplementedError
+
+    def fetch_bundle(self, digest: str) -> Path:
+        """A local directory holding the bundle's files, cached by digest across calls."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One run of a function, as the executor sees it."""
+
+    call_id: str
+    app_name: str
+    path: str
+    type: RouteType
+    format: RouteFormat
+    timeout: int
+    idle_timeout: int
+    memory: int
+    config: Mapping[str, str]
+    method: str
+    request_url: str
+    headers: Mapping[str, Sequence[str]]
+    content_type: str
+    body: bytes
+    deadline: datetime
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a run ended.
+
+    `output` is the response body (stdout for `default`, the response body for `json`);
+    `log` is the call log: stderr, and for async calls the output too, as Fn logged it; capped
+    by the executor with an explicit truncation line.
+    """
+
+    status: CallStatus  # SUCCESS, ERROR or TIMEOUT
+    output: bytes
+    log: bytes
+    stats: RunStats
+    error: str = ""  # Fn-style reason for ERROR/TIMEOUT, e.g. "container exit code 1"
+    status_code: int = 200
+    content_type: str = ""
+    headers: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+class FunctionExecutor(Protocol):
+    def execute(self, code_dir: Path, invocation: Invocation) -> Execution:
+        """Run the function in `code_dir` once. Never raises for the function's own failures."""
+        raise NotImplementedError

@@ -1,0 +1,73 @@
+"""Settings: one frozen object built from the environment. Every variable name lives here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_TABLE = "FNQ_TABLE"
+ENV_BUCKET = "FNQ_BUCKET"
+ENV_CALLS_QUEUE_URL = "FNQ_CALLS_QUEUE_URL"
+ENV_DEAD_LETTER_QUEUE_URL = "FNQ_DEAD_LETTER_QUEUE_URL"
+ENV_CACHE_DIR = "FNQ_CACHE_DIR"
+ENV_MAX_REQUEST_BYTES = "FNQ_MAX_REQUEST_BYTES"
+ENV_MAX_LOG_BYTES = "FNQ_MAX_LOG_BYTES"
+ENV_INLINE_BODY_BYTES = "FNQ_INLINE_BODY_BYTES"
+ENV_ROUTE_CACHE_SECONDS = "FNQ_ROUTE_CACHE_SECONDS"
+ENV_CALL_SHARDS = "FNQ_CALL_SHARDS"
+ENV_LEASE_GRACE_SECONDS = "FNQ_LEASE_GRACE_SECONDS"
+ENV_CALL_RETENTION_DAYS = "FNQ_CALL_RETENTION_DAYS"
+ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+ENV_REGION = "AWS_DEFAULT_REGION"
+
+# The queue name is a literal because Chalice reads `@app.on_sqs_message(queue=...)` when it
+# packages the app; the deployed template points the event source at the stack's queue instead.
+CALLS_QUEUE_NAME = "fnq-calls"
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    table: str = "fnq"
+    bucket: str = "fnq-data"
+    calls_queue_url: str = ""
+    dead_letter_queue_url: str = ""
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    cache_dir: Path = Path("/tmp/fnq-cache")
+    # Fn had no default limit; Lambda's own request limit is 6 MB, so anything above is moot there.
+    max_request_bytes: int = 6 * MIB
+    # Fn's FN_MAX_LOG_SIZE_BYTES default.
+    max_log_bytes: int = 1 * MIB
+    # Bodies up to this size live in the call record; larger ones go to S3 (items are <= 400 KB).
+    inline_body_bytes: int = 64 * 1024
+    route_cache_seconds: float = 5.0
+    # Calls of one app are spread over this many index partitions (see docs/ARCHITECTURE.md).
+    call_shards: int = 4
+    # A lease lasts the function's timeout plus this margin for fetching code and recording.
+    lease_grace_seconds: int = 60
+    call_retention_days: int = 30
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        base = cls()
+        return cls(
+            table=env.get(ENV_TABLE, base.table),
+            bucket=env.get(ENV_BUCKET, base.bucket),
+            calls_queue_url=env.get(ENV_CALLS_QUEUE_URL, base.calls_queue_url),
+            dead_letter_queue_url=env.get(ENV_DEAD_LETTER_QUEUE_URL, base.dead_letter_queue_url),
+            region=env.get(ENV_REGION) or env.get("AWS_REGION") or base.region,
+            endpoint_url=env.get(ENV_ENDPOINT_URL) or None,
+            cache_dir=Path(env.get(ENV_CACHE_DIR, str(base.cache_dir))),
+            max_request_bytes=int(env.get(ENV_MAX_REQUEST_BYTES, base.max_request_bytes)),
+            max_log_bytes=int(env.get(ENV_MAX_LOG_BYTES, base.max_log_bytes)),
+            inline_body_bytes=int(env.get(ENV_INLINE_BODY_BYTES, base.inline_body_bytes)),
+            route_cache_seconds=float(env.get(ENV_ROUTE_CACHE_SECONDS, base.route_cache_seconds)),
+            call_shards=max(1, int(env.get(ENV_CALL_SHARDS, base.call_shards))),
+            lease_grace_seconds=int(env.get(ENV_LEASE_GRACE_SECONDS, base.lease_grace_seconds)),
+            call_retention_days=int(env.get(ENV_CALL_RETENTION_DAYS, base.call_retention_days)),
+        )
