@@ -223,8 +223,9 @@ class Call:
     type: RouteType
     status: CallStatus
     created_at: datetime
-    function: FunctionSpec
-    request: CallRequest
+    # None when the record came from the listing index, which projects only the listed fields.
+    function: FunctionSpec | None = None
+    request: CallRequest | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
     error: str = ""
