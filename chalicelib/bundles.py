@@ -26,7 +26,9 @@ def digest_of(data: bytes) -> str:
 def is_digest(value: str) -> bool:
     hexpart = value.removeprefix(DIGEST_PREFIX)
     return (
-        value.startswith(DIGEST_PREFIX) and len(hexpart) == 64 and all(c in "0123456789abcdef" for c in hexpart)
+        value.startswith(DIGEST_PREFIX)
+        and len(hexpart) == 64
+        and all(c in "0123456789abcdef" for c in hexpart)
     )
 
 
@@ -93,4 +95,6 @@ def make_bundle(directory: Path) -> bytes:
 
 def _skipped(rel: str) -> bool:
     parts = rel.split("/")
-    return any(p in {"__pycache__", ".git", ".venv", "node_modules/.cache"} for p in parts) or rel.endswith(".pyc")
+    return any(p in {"__pycache__", ".git", ".venv", "node_modules/.cache"} for p in parts) or rel.endswith(
+        ".pyc"
+    )

@@ -34,6 +34,22 @@ def lowest_id_at(epoch_ms: int) -> str:
     return "".join(reversed(chars))
 
 
+def id_before(value: str) -> str:
+    """The greatest 26-character id strictly below `value` ("" if there is none).
+
+    DynamoDB's BETWEEN is inclusive; this turns an exclusive upper bound into an inclusive one.
+    """
+    digits = [CROCKFORD.index(c) for c in value]
+    i = len(digits) - 1
+    while i >= 0 and digits[i] == 0:
+        digits[i] = 31
+        i -= 1
+    if i < 0:
+        return ""
+    digits[i] -= 1
+    return "".join(CROCKFORD[d] for d in digits)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

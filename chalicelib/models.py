@@ -230,7 +230,11 @@ class Call:
     completed_at: datetime | None = None
     error: str = ""
     attempt: int = 0
+    # How long one attempt may hold the call: the function's timeout plus a margin. A claim sets
+    # lease_expires_at = claim time + lease_seconds inside DynamoDB, without reading the record first.
+    lease_seconds: int = 0
     lease_expires_at: datetime | None = None
+    attempt_started_at: datetime | None = None
     stats: RunStats | None = None
     attempts: tuple[Attempt, ...] = ()
 

@@ -10,26 +10,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from chalicelib.models import App, Call, CallStatus, Route, RouteFormat, RouteType, RunStats
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
-class Page[T]:
+class Page(Generic[T]):
     items: list[T]
     next_cursor: str = ""
 
 
 @dataclass(frozen=True)
 class CallQuery:
-    """Which calls of one app to list, newest first. Time bounds and cursor are exclusive."""
+    """Which calls of one app to list, newest first. `before_id` is exclusive, `min_id` inclusive."""
 
     app_name: str
     path: str | None = None
     status: CallStatus | None = None
     before_id: str | None = None  # the cursor: only ids strictly below it
-    after_id: str | None = None  # from_time as an id bound: only ids strictly above it
+    min_id: str | None = None  # from_time as an id bound: only ids at or above it
     limit: int = 30
 
 
@@ -99,11 +101,13 @@ class CallStore(Protocol):
         """Newest first, at most `query.limit`, through an index keyed by id (never a scan)."""
         raise NotImplementedError
 
-    def claim(self, call_id: str, now: datetime, lease_expires_at: datetime) -> Call:
+    def claim(self, call_id: str, now: datetime) -> Call:
         """queued → running, or running with a lease expired before `now` → running (next attempt).
 
-        Increments `attempt`, sets `started_at` on the first attempt and the lease. Returns the
-        record after the write, including the request body and function snapshot.
+        Increments `attempt`, sets `started_at` on the first attempt and the lease to
+        `now + lease_seconds`. Returns the record after the write, with the request body and the
+        function snapshot. Raises TransitionError (with the current record) otherwise, and
+        NotFoundError for an unknown id.
         """
         raise NotImplementedError
 
@@ -115,11 +119,23 @@ class CallStore(Protocol):
         now: datetime,
         error: str = "",
         stats: RunStats | None = None,
+        attempt_started_at: datetime | None = None,
     ) -> Call:
-        """running (held by `attempt`) → a terminal status, with completed_at, error, stats."""
+        """running (held by `attempt`) → a terminal status, with completed_at, error, stats.
+
+        Appends the attempt to `attempts`. Raises TransitionError when another attempt holds the
+        call (this one's lease expired and was taken over) or the call was cancelled.
+        """
         raise NotImplementedError
 
-    def requeue(self, call_id: str, attempt: int, now: datetime, error: str) -> Call:
+    def requeue(
+        self,
+        call_id: str,
+        attempt: int,
+        now: datetime,
+        error: str,
+        attempt_started_at: datetime | None = None,
+    ) -> Call:
         """running (held by `attempt`) → queued: the attempt failed and will be tried again."""
         raise NotImplementedError
 

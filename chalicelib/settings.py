@@ -25,6 +25,7 @@ ENV_REGION = "AWS_DEFAULT_REGION"
 # The queue name is a literal because Chalice reads `@app.on_sqs_message(queue=...)` when it
 # packages the app; the deployed template points the event source at the stack's queue instead.
 CALLS_QUEUE_NAME = "fnq-calls"
+DEAD_LETTER_QUEUE_NAME = "fnq-calls-dlq"
 
 MIB = 1024 * 1024
 

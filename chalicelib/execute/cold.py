@@ -54,7 +54,9 @@ class ColdExecutor:
         if timed_out:
             return Execution(CallStatus.TIMEOUT, output, log, stats, error="Timed out")
         if proc.returncode != 0:
-            return Execution(CallStatus.ERROR, output, log, stats, error=f"container exit code {proc.returncode}")
+            return Execution(
+                CallStatus.ERROR, output, log, stats, error=f"container exit code {proc.returncode}"
+            )
         return Execution(CallStatus.SUCCESS, output, log, stats)
 
     def _cap(self, log: bytes) -> bytes:

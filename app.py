@@ -1,0 +1,30 @@
+"""fnq's Chalice entry point: a table of contents, nothing more.
+
+Chalice copies this file alone into the Lambda package (with chalicelib/), so every piece of
+logic lives in chalicelib; nothing here touches AWS at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice  # type: ignore[attr-defined]
+
+from chalicelib import api, wiring
+from chalicelib.settings import CALLS_QUEUE_NAME, DEAD_LETTER_QUEUE_NAME
+
+app = Chalice(app_name="fnq")
+# Function bodies and outputs can be anything; these are passed through as bytes.
+app.api.binary_types = [*app.api.binary_types, "application/zip"]
+api.bind(lambda: wiring.components().service)
+app.register_blueprint(api.bp)
+
+
+@app.on_sqs_message(queue=CALLS_QUEUE_NAME, batch_size=10)
+def handle_calls(event: Any) -> dict[str, Any]:
+    return wiring.components().worker.handle_batch(event.to_dict())
+
+
+@app.on_sqs_message(queue=DEAD_LETTER_QUEUE_NAME, batch_size=10)
+def handle_dead_calls(event: Any) -> dict[str, Any]:
+    return wiring.components().dead_letters.handle_batch(event.to_dict())

@@ -1,0 +1,101 @@
+"""Logs, large payloads and code bundles in one S3 bucket, each under its own prefix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+from chalicelib.aws.clients import AwsClients
+from chalicelib.bundles import DIGEST_PREFIX, extract_bundle
+from chalicelib.errors import NotFoundError
+
+LOGS = "logs/"
+PAYLOADS = "payloads/"
+BUNDLES = "bundles/sha256/"
+
+
+def _missing(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}
+
+
+class S3Blobs:
+    """LogStore, PayloadStore and CodeStore over one bucket."""
+
+    def __init__(self, clients: AwsClients, bucket: str, cache_dir: Path) -> None:
+        self._clients = clients
+        self._bucket = bucket
+        self._cache_dir = cache_dir
+
+    def _get(self, key: str) -> bytes:
+        body = self._clients.s3.get_object(Bucket=self._bucket, Key=key)["Body"]
+        return body.read()
+
+    def _put(self, key: str, data: bytes, content_type: str) -> None:
+        self._clients.s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
+
+    # LogStore
+    def put_log(self, app_name: str, call_id: str, log: bytes) -> None:
+        self._put(f"{LOGS}{app_name}/{call_id}", log, "text/plain; charset=utf-8")
+
+    def get_log(self, app_name: str, call_id: str) -> bytes:
+        try:
+            return self._get(f"{LOGS}{app_name}/{call_id}")
+        except ClientError as exc:
+            if _missing(exc):
+                raise NotFoundError("Call log not found") from exc
+            raise
+
+    def delete_logs(self, app_name: str) -> None:
+        """Delete every log of an app (app deletion), a page of 1,000 keys per request."""
+        paginator = self._clients.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=f"{LOGS}{app_name}/"):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if keys:
+                self._clients.s3.delete_objects(Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})  # type: ignore[typeddict-item]
+
+    # PayloadStore
+    def put_payload(self, key: str, data: bytes) -> None:
+        self._put(f"{PAYLOADS}{key}", data, "application/octet-stream")
+
+    def get_payload(self, key: str) -> bytes:
+        return self._get(f"{PAYLOADS}{key}")
+
+    # CodeStore
+    def put_bundle(self, digest: str, data: bytes) -> None:
+        self._put(self._bundle_key(digest), data, "application/zip")
+
+    def has_bundle(self, digest: str) -> bool:
+        try:
+            self._clients.s3.head_object(Bucket=self._bucket, Key=self._bundle_key(digest))
+        except ClientError as exc:
+            if _missing(exc):
+                return False
+            raise
+        return True
+
+    def fetch_bundle(self, digest: str) -> Path:
+        """Extract once per digest into the cache; concurrent fetchers race on an atomic rename."""
+        target = self._cache_dir / "bundles" / digest.removeprefix(DIGEST_PREFIX)
+        if target.is_dir():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = self._get(self._bundle_key(digest))
+        staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
+        try:
+            extract_bundle(data, staging)
+            os.rename(staging, target)
+        except OSError:
+            # Another fetcher won the rename: its copy is identical (same digest).
+            if not target.is_dir():
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    @staticmethod
+    def _bundle_key(digest: str) -> str:
+        return f"{BUNDLES}{digest.removeprefix(DIGEST_PREFIX)}.zip"

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
+from moto import mock_aws
+
+from app import app as chalice_app
+from chalicelib import wiring
+from chalicelib.settings import Settings
+from tests.support import bundle_of, create_resources, receive_event, settle, write_function
+
+HELLO = """
+import json, sys
+body = sys.stdin.read()
+name = (json.loads(body) if body.strip() else {}).get("name", "World")
+print(json.dumps({"message": f"Hello {name}"}))
+"""
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # mock_aws intercepts nothing when AWS_ENDPOINT_URL points elsewhere; credentials are fake.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
+        yield
+
+
+@dataclass
+class Stack:
+    """fnq on moto: the app's test client plus what a test needs to drive the worker."""
+
+    settings: Settings
+    components: wiring.Components
+    client: Any
+    tmp_path: Path
+
+    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        data = body if isinstance(body, bytes | str) or body is None else json.dumps(body)
+        return self.client.http.request(method, path, body=data or b"", headers=headers or {})
+
+    def json(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        response = self.request(method, path, body, {"content-type": "application/json", **(headers or {})})
+        return response.status_code, json.loads(response.body) if response.body else None
+
+    def deploy(self, app: str, name: str, source: str = HELLO, **route: Any) -> str:
+        directory = write_function(self.tmp_path / "functions" / f"{app}-{name}", source, name=name)
+        digest, data = bundle_of(directory)
+        response = self.request(
+            "PUT", f"/v1/bundles/sha256/{digest[7:]}", data, {"content-type": "application/zip"}
+        )
+        assert response.status_code == 200, response.body
+        spec = {"image": f"{name}:0.0.1", "bundle": digest, **route}
+        status, reply = self.json("PUT", f"/v1/apps/{app}/routes/{name}", {"route": spec})
+        assert status == 200, reply
+        return digest
+
+    def work(self, max_batches: int = 10) -> list[dict[str, Any]]:
+        """Deliver queued messages to the real SQS handler, as Lambda's event source would."""
+        responses = []
+        for _ in range(max_batches):
+            event = receive_event(self.settings.calls_queue_url)
+            if not event["Records"]:
+                break
+            response = self.client.lambda_.invoke("handle_calls", event).payload
+            settle(self.settings.calls_queue_url, event, response)
+            responses.append(response)
+        return responses
+
+
+@pytest.fixture
+def stack(aws: None, tmp_path: Path) -> Iterator[Stack]:
+    settings = create_resources(tmp_path)
+    settings = replace(settings, call_shards=4)
+    components = wiring.build(settings)
+    wiring.install(components)
+    try:
+        with Client(chalice_app) as client:
+            yield Stack(settings, components, client, tmp_path)
+    finally:
+        wiring.install(None)
