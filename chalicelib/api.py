@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -114,7 +114,7 @@ def register_deep(prefix: str, name: str, **handlers: Callable[..., Response]) -
     """Register `prefix/{s0}/.../{sN}` for every depth; handlers get `path` rebuilt from the segments."""
     for depth in range(1, MAX_PATH_SEGMENTS + 1):
         segments = [f"s{i}" for i in range(depth)]
-        template = prefix + "/" + "/".join("{%s}" % s for s in segments)
+        template = prefix + "/" + "/".join(f"{{{s}}}" for s in segments)
 
         def with_path(
             handler: Callable[..., Response], segments: list[str] = segments
@@ -128,12 +128,17 @@ def register_deep(prefix: str, name: str, **handlers: Callable[..., Response]) -
         register(template, f"{name}_{depth}", **{m: with_path(h) for m, h in handlers.items()})
 
 
+def raw_body() -> bytes:
+    raw = bp.current_request.raw_body or b""
+    return raw.encode() if isinstance(raw, str) else raw
+
+
 def body() -> dict[str, Any]:
-    return parse_json_object(bp.current_request.raw_body or b"")
+    return parse_json_object(raw_body())
 
 
 def query(name: str) -> str | None:
-    params = bp.current_request.query_params or {}
+    params: Mapping[str, Any] = bp.current_request.query_params or {}
     value = params.get(name)
     return str(value) if value is not None else None
 
@@ -296,8 +301,7 @@ def get_bundle(digest: str) -> Response:
 
 
 def put_bundle(digest: str) -> Response:
-    data = bp.current_request.raw_body or b""
-    stored, size = service().put_bundle(digest, data)
+    stored, size = service().put_bundle(digest, raw_body())
     return bundle_reply("Bundle stored", stored, size)
 
 
@@ -315,11 +319,11 @@ def invoke(app: str, path: str = "/") -> Response:
         method=request.method,
         url=url,
         headers=headers,
-        body=request.raw_body or b"",
+        body=raw_body(),
         content_type=request.headers.get("content-type", ""),
     )
     result = service().invoke(app, path, incoming)
-    reply_headers = {name: ", ".join(values) for name, values in result.route_headers.items()}
+    reply_headers: dict[str, Any] = {name: ", ".join(values) for name, values in result.route_headers.items()}
     reply_headers["Fn_call_id"] = result.call_id
     execution = result.execution
     if execution is None:
@@ -333,7 +337,7 @@ def invoke(app: str, path: str = "/") -> Response:
     return function_output(execution.output, execution.content_type, execution.status_code, reply_headers)
 
 
-def function_output(output: bytes, content_type: str, status: int, headers: dict[str, str]) -> Response:
+def function_output(output: bytes, content_type: str, status: int, headers: dict[str, Any]) -> Response:
     """Fn's rules: the function's content type, else JSON when the body starts with `{`, else sniffed."""
     try:
         text: str | bytes = output.decode("utf-8")
@@ -350,5 +354,5 @@ register_deep("/r/{app}", "invoke", **dict.fromkeys(METHODS, invoke))
 
 # ---------------------------------------------------------------- catch-all
 for _depth in range(1, CATCH_ALL_DEPTH + 1):
-    _template = "/" + "/".join("{p%d}" % i for i in range(_depth))
+    _template = "/" + "/".join(f"{{p{i}}}" for i in range(_depth))
     register(_template, f"not_found_{_depth}")

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from chalicelib.ids import format_time
 
 
-class CallStatus(str, Enum):
+class CallStatus(StrEnum):
     QUEUED = "queued"  # accepted and recorded; a message for it is (or is being) on the queue
     RUNNING = "running"  # claimed by a worker holding a lease; the function is running
     SUCCESS = "success"  # the function exited 0 (or answered a json-format response)
@@ -63,12 +63,12 @@ def sources_of(target: CallStatus) -> frozenset[CallStatus]:
     return frozenset(src for src, dests in TRANSITIONS.items() if target in dests)
 
 
-class RouteType(str, Enum):
+class RouteType(StrEnum):
     SYNC = "sync"
     ASYNC = "async"
 
 
-class RouteFormat(str, Enum):
+class RouteFormat(StrEnum):
     DEFAULT = "default"  # one process per call: body on stdin, output on stdout
     JSON = "json"  # hot: one JSON object per line each way, process kept for idle_timeout
 

@@ -209,7 +209,8 @@ def validate_route(route: Route) -> Route:
     limit = MAX_SYNC_TIMEOUT if route.type is RouteType.SYNC else MAX_ASYNC_TIMEOUT
     if not 0 < route.timeout <= limit:
         raise InvalidInputError(
-            "timeout value is out of range. Sync should be between 0 and 120, async should be between 0 and 3600"
+            "timeout value is out of range. Sync should be between 0 and 120, "
+            "async should be between 0 and 3600"
         )
     if not 0 < route.idle_timeout <= MAX_IDLE_TIMEOUT:
         raise InvalidInputError("idle_timeout value is out of range. It should be between 0 and 3600")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 
 from chalicelib.errors import FnqError, NotFoundError, TransitionError
 from chalicelib.models import Call, CallStatus, RouteType, RunStats
@@ -27,7 +27,7 @@ from chalicelib.ports import (
 log = logging.getLogger(__name__)
 
 
-class Disposition(str, Enum):
+class Disposition(StrEnum):
     ACK = "ack"  # the message has done its work (or never will): delete it
     RETRY = "retry"  # leave the message for redelivery after its visibility timeout
 

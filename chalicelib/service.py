@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -13,7 +14,6 @@ from chalicelib import rules
 from chalicelib.bundles import DIGEST_PREFIX, digest_of, validate_bundle
 from chalicelib.errors import (
     ConflictError,
-    FnqError,
     InvalidInputError,
     NotFoundError,
     PayloadTooLargeError,
@@ -223,10 +223,8 @@ class Service:
 
     def _ensure_app(self, name: str) -> None:
         now = self._clock()
-        try:
+        with contextlib.suppress(ConflictError):  # it exists already
             self._apps.create_app(App(name=name, created_at=now, updated_at=now))
-        except FnqError:
-            pass  # it exists
 
     def _check_bundle(self, route: Route) -> None:
         if route.bundle and not self._code.has_bundle(route.bundle):

@@ -7,6 +7,7 @@ source has `ReportBatchItemFailures` (infra/), and the local emulation honours t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -98,7 +99,5 @@ class DeadLetterHandler:
         lease = current.lease_expires_at if current is not None else None
         # A running call whose lease is live is still in its owner's hands: leave it be.
         if current is not None and current.status is CallStatus.RUNNING and lease is not None and lease < now:
-            try:
+            with contextlib.suppress(TransitionError, FnqError):
                 self._calls.finish(call_id, current.attempt, CallStatus.ERROR, now, reason)
-            except (TransitionError, FnqError):
-                pass

@@ -41,22 +41,23 @@ def create_resources(tmp_path: Path, suffix: str = "") -> Settings:
             "updated_at",
         ],
     }
+    indexes: Any = [
+        {
+            "IndexName": name,
+            "KeySchema": [
+                {"AttributeName": f"{name}pk", "KeyType": "HASH"},
+                {"AttributeName": f"{name}sk", "KeyType": "RANGE"},
+            ],
+            "Projection": projection,
+        }
+        for name in ("gsi1", "gsi2")
+    ]
     ddb.create_table(
         TableName=table,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": name,
-                "KeySchema": [
-                    {"AttributeName": f"{name}pk", "KeyType": "HASH"},
-                    {"AttributeName": f"{name}sk", "KeyType": "RANGE"},
-                ],
-                "Projection": projection,
-            }
-            for name in ("gsi1", "gsi2")
-        ],
+        GlobalSecondaryIndexes=indexes,
     )
     bucket = f"fnq-data{suffix}"
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)

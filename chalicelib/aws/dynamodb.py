@@ -2,10 +2,10 @@
 
 Layout (docs/ARCHITECTURE.md explains the choices):
 
-    item    pk              sk              gsi1pk                 gsi1sk   gsi2pk                        gsi2sk
-    app     APP#<app>       #APP            APPS                   <app>    -                             -
-    route   APP#<app>       ROUTE#<path>    -                      -        -                             -
-    call    CALL#<id>       #CALL           CALLS#<app>#<shard>    <id>     CALLS#<app>#<path>#<shard>    <id>
+    item   pk          sk            gsi1pk               gsi1sk  gsi2pk                      gsi2sk
+    app    APP#<app>   #APP          APPS                 <app>   -                           -
+    route  APP#<app>   ROUTE#<path>  -                    -       -                           -
+    call   CALL#<id>   #CALL         CALLS#<app>#<shard>  <id>    CALLS#<app>#<path>#<shard>  <id>
 
 Calls of an app are spread over `shards` index partitions (by the id's last character) so a busy
 app is not capped by one partition's write rate; a listing queries every shard and merges.
@@ -383,8 +383,9 @@ class DynamoStore:
 
     def claim(self, call_id: str, now: datetime) -> Call:
         update = (
-            "SET #status = :running, attempt = if_not_exists(attempt, :zero) + :one, lease_until = :now_ms + lease_ms, "
-            "started_at = if_not_exists(started_at, :now), attempt_started_at = :now"
+            "SET #status = :running, attempt = if_not_exists(attempt, :zero) + :one, "
+            "lease_until = :now_ms + lease_ms, started_at = if_not_exists(started_at, :now), "
+            "attempt_started_at = :now"
         )
         values = {"running": "running", "zero": 0, "one": 1, "now_ms": _epoch_ms(now), "now": _time(now)}
         try:
@@ -448,8 +449,8 @@ class DynamoStore:
     ) -> Call:
         return self._update(
             call_id,
-            "SET #status = :queued, #error = :error, attempts = list_append(if_not_exists(attempts, :empty), :entry) "
-            "REMOVE lease_until",
+            "SET #status = :queued, #error = :error, "
+            "attempts = list_append(if_not_exists(attempts, :empty), :entry) REMOVE lease_until",
             "#status = :running AND attempt = :attempt",
             queued="queued",
             running="running",
@@ -512,7 +513,7 @@ class DynamoStore:
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
-            old = exc.response.get("Item")  # type: ignore[typeddict-item]
+            old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
             if not old:
                 raise call_not_found() from exc
             current = self._call(_load(old))
@@ -625,7 +626,7 @@ def _request(item: Mapping[str, Any]) -> CallRequest:
         url=item.get("url", ""),
         headers={k: list(v) for k, v in (item.get("headers") or {}).items()},
         content_type=item.get("content_type", ""),
-        body=body.value if isinstance(body, Binary) else body,
+        body=body.value if isinstance(body, Binary) else body,  # type: ignore[attr-defined]
         body_key=item.get("body_key"),
         body_size=int(item.get("body_size", 0)),
     )
