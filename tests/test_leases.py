@@ -1,0 +1,71 @@
+"""A call whose worker died is taken over once its lease expires, and the lost attempt is recorded."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from chalicelib import wiring
+from chalicelib.errors import TransitionError
+from chalicelib.ids import utcnow
+from chalicelib.models import CallStatus
+from chalicelib.runner import Disposition
+from tests.conftest import Stack
+from tests.test_calls import SIDE_EFFECT
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_call_left_running_by_a_dead_worker_is_taken_over_after_its_lease(
+    stack: Stack, tmp_path: Path
+) -> None:
+    side = tmp_path / "side.txt"
+    stack.deploy("myapp", "once", SIDE_EFFECT, type="async", timeout=10, config={"SIDE_FILE": str(side)})
+    call_id = stack.request("POST", "/r/myapp/once").headers["Fn_call_id"]
+    clock = Clock()
+    components = wiring.build(stack.settings, clock=clock)
+    store = components.service._calls
+
+    # GIVEN a worker claimed the call and died without a word
+    dead = store.claim(call_id, clock())
+    assert dead.status.value == "running" and dead.attempt == 1
+
+    # WHEN the message comes back while the lease is live, the call is left to its owner
+    assert components.runner.process(call_id) is Disposition.RETRY
+    assert not side.exists()
+
+    # WHEN it comes back after the lease (timeout 10 s + grace 5 s) has expired
+    clock.now += timedelta(seconds=16)
+    assert components.runner.process(call_id) is Disposition.ACK
+
+    # THEN the second attempt ran the function once, and the lost attempt is on the record
+    call = stack.json("GET", f"/v1/apps/myapp/calls/{call_id}")[1]["call"]
+    assert (call["status"], call["attempt"]) == ("success", 2)
+    assert [(a["number"], a["status"]) for a in call["attempts"]] == [(1, "error"), (2, "success")]
+    assert call["attempts"][0]["error"] == "worker lost: lease expired"
+    assert side.read_text() == "ran\n"
+
+
+def test_a_late_outcome_from_a_taken_over_attempt_is_discarded(stack: Stack) -> None:
+    stack.deploy("myapp", "hello", type="async", timeout=10)
+    call_id = stack.request("POST", "/r/myapp/hello").headers["Fn_call_id"]
+    clock = Clock()
+    store = wiring.build(stack.settings, clock=clock).service._calls
+    first = store.claim(call_id, clock())
+    clock.now += timedelta(seconds=16)
+    second = store.claim(call_id, clock())
+    assert second.attempt == 2
+    try:
+        store.finish(call_id, first.attempt, CallStatus.SUCCESS, clock())
+    except TransitionError as exc:
+        assert exc.current.attempt == 2
+    else:
+        raise AssertionError("the first attempt's outcome must be refused")
+    done = store.finish(call_id, second.attempt, CallStatus.ERROR, clock(), "boom")
+    assert done.status is CallStatus.ERROR
