@@ -58,6 +58,10 @@ TRANSITIONS: dict[CallStatus, frozenset[CallStatus]] = {
 }
 
 
+# The error of an attempt whose worker vanished (its lease expired before it recorded an outcome).
+LEASE_EXPIRED = "worker lost: lease expired"
+
+
 def sources_of(target: CallStatus) -> frozenset[CallStatus]:
     """The states from which `target` may be entered: what a store puts in its condition."""
     return frozenset(src for src, dests in TRANSITIONS.items() if target in dests)

@@ -155,7 +155,18 @@ class CallQueue(Protocol):
 
 
 class LogStore(Protocol):
-    def put_log(self, app_name: str, call_id: str, log: bytes) -> None:
+    def put_log(
+        self, app_name: str, call_id: str, log: bytes, outcome: Mapping[str, str] | None = None
+    ) -> None:
+        """Store the call's log, with the attempt's outcome beside it (S3 metadata).
+
+        The outcome makes the log a durable record of what the attempt did, so a worker taking over
+        a call whose outcome was never written to the table records it instead of running again.
+        """
+        raise NotImplementedError
+
+    def get_log_outcome(self, app_name: str, call_id: str) -> dict[str, str] | None:
+        """The outcome stored with the log, or None when there is no log."""
         raise NotImplementedError
 
     def get_log(self, app_name: str, call_id: str) -> bytes:

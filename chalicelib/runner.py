@@ -7,12 +7,13 @@ done with (ACK) or must come back later (RETRY). Sync calls run the same steps i
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from chalicelib.errors import FnqError, NotFoundError, TransitionError
-from chalicelib.models import Call, CallStatus, RouteType, RunStats
+from chalicelib.models import LEASE_EXPIRED, Call, CallStatus, RouteType, RunStats
 from chalicelib.ports import (
     CallQueue,
     CallStore,
@@ -25,6 +26,8 @@ from chalicelib.ports import (
 )
 
 log = logging.getLogger(__name__)
+
+FINISH_TRIES = 3
 
 
 class Disposition(StrEnum):
@@ -43,6 +46,7 @@ class CallRunner:
         executor: FunctionExecutor,
         clock: Callable[[], datetime],
         max_attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._calls = calls
         self._code = code
@@ -52,6 +56,7 @@ class CallRunner:
         self._executor = executor
         self._clock = clock
         self._max_attempts = max_attempts
+        self._sleep = sleep
 
     def process(self, call_id: str) -> Disposition:
         """Run one queued call, once per attempt however often its message is delivered."""
@@ -64,8 +69,14 @@ class CallRunner:
                 # message is what brings the call back once the lease has expired.
                 return Disposition.RETRY
             return Disposition.ACK  # terminal (a duplicate delivery) or cancelled
+        recorded = self._recorded_outcome(call)
+        if recorded is not None:
+            # The previous attempt ran the function and stored its log and outcome, but died
+            # before writing the outcome to the table: record it, do not run the function again.
+            self._finish(call, recorded.status, recorded.error, recorded.stats)
+            return Disposition.ACK
         if call.attempt > self._max_attempts:
-            self._finish_quietly(call, CallStatus.ERROR, f"gave up after {call.attempt - 1} attempts")
+            self._finish(call, CallStatus.ERROR, f"gave up after {call.attempt - 1} attempts")
             return Disposition.ACK
         try:
             execution = self._run(call)
@@ -77,15 +88,25 @@ class CallRunner:
         function_failed = execution.status is not CallStatus.SUCCESS
         if function_failed and call.function and call.attempt <= call.function.max_retries:
             return self._retry_function(call, execution)
-        self._finish_quietly(call, execution.status, execution.error, execution.stats)
+        self._finish(call, execution.status, execution.error, execution.stats)
         return Disposition.ACK
 
     def run_sync(self, call: Call) -> Execution:
         """Run a call already recorded as running (sync invoke); record its outcome and log."""
         execution = self._run(call)
         self._store_log(call, execution)
-        self._finish_quietly(call, execution.status, execution.error, execution.stats)
+        self._finish(call, execution.status, execution.error, execution.stats)
         return execution
+
+    def _recorded_outcome(self, call: Call) -> Execution | None:
+        """The outcome a lost previous attempt stored with its log, if the claim was a takeover."""
+        last = call.attempts[-1] if call.attempts else None
+        if last is None or last.error != LEASE_EXPIRED or last.number != call.attempt - 1:
+            return None
+        outcome = self._logs.get_log_outcome(call.app_name, call.id)
+        if not outcome or outcome.get("attempt") != str(last.number):
+            return None
+        return outcome_from_metadata(outcome)
 
     def _run(self, call: Call) -> Execution:
         function, request = call.function, call.request
@@ -130,7 +151,7 @@ class CallRunner:
         if call.type is RouteType.ASYNC and not log_bytes and execution.output:
             log_bytes = execution.output
         try:
-            self._logs.put_log(call.app_name, call.id, log_bytes)
+            self._logs.put_log(call.app_name, call.id, log_bytes, outcome_metadata(call.attempt, execution))
         except Exception as exc:
             log.error("call %s: log not stored: %s", call.id, exc)
 
@@ -157,13 +178,50 @@ class CallRunner:
             # The lease still expires, so the next delivery takes the call over.
             log.error("call %s: could not requeue: %s", call.id, exc)
 
-    def _finish_quietly(
-        self, call: Call, status: CallStatus, error: str = "", stats: RunStats | None = None
-    ) -> None:
-        try:
-            self._calls.finish(
-                call.id, call.attempt, status, self._clock(), error, stats, call.attempt_started_at
-            )
-        except TransitionError:
-            # Cancelled meanwhile, or this attempt's lease expired and another took over.
-            log.info("call %s attempt %s: outcome discarded, the call moved on", call.id, call.attempt)
+    def _finish(self, call: Call, status: CallStatus, error: str = "", stats: RunStats | None = None) -> None:
+        """Record the outcome, trying a few times more than the client's own retries.
+
+        If the table still refuses, the exception reaches the worker and the message comes back;
+        the outcome stored with the log lets the next attempt record it without running again.
+        """
+        for attempt in range(FINISH_TRIES):
+            try:
+                self._calls.finish(
+                    call.id, call.attempt, status, self._clock(), error, stats, call.attempt_started_at
+                )
+                return
+            except TransitionError:
+                # Cancelled meanwhile, or this attempt's lease expired and another took over.
+                log.info("call %s attempt %s: outcome discarded, the call moved on", call.id, call.attempt)
+                return
+            except Exception:
+                if attempt == FINISH_TRIES - 1:
+                    raise
+                self._sleep(0.2 * 2**attempt)
+
+
+def outcome_metadata(attempt: int, execution: Execution) -> dict[str, str]:
+    """The attempt's outcome as S3 metadata stored with its log (see LogStore.put_log)."""
+    stats = execution.stats
+    metadata = {
+        "attempt": str(attempt),
+        "status": execution.status.value,
+        "error": execution.error,
+        "duration-ms": str(stats.duration_ms),
+    }
+    if stats.exit_code is not None:
+        metadata["exit-code"] = str(stats.exit_code)
+    if stats.max_rss_kb is not None:
+        metadata["max-rss-kb"] = str(stats.max_rss_kb)
+    return metadata
+
+
+def outcome_from_metadata(metadata: dict[str, str]) -> Execution:
+    def number(key: str) -> int | None:
+        value = metadata.get(key)
+        return int(value) if value else None
+
+    stats = RunStats(
+        duration_ms=number("duration-ms") or 0, exit_code=number("exit-code"), max_rss_kb=number("max-rss-kb")
+    )
+    return Execution(CallStatus(metadata["status"]), b"", b"", stats, error=metadata.get("error", ""))

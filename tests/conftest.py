@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from app import app as chalice_app
 from chalicelib import wiring
+from chalicelib.local.atomic_moto import make_moto_dynamodb_atomic
 from chalicelib.settings import Settings
 from tests.support import bundle_of, create_resources, receive_event, settle, write_function
 
@@ -38,6 +39,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
+    make_moto_dynamodb_atomic()
     with mock_aws(config={"core": {"reset_boto3_session": False}}):
         yield
 

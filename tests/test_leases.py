@@ -69,3 +69,30 @@ def test_a_late_outcome_from_a_taken_over_attempt_is_discarded(stack: Stack) -> 
         raise AssertionError("the first attempt's outcome must be refused")
     done = store.finish(call_id, second.attempt, CallStatus.ERROR, clock(), "boom")
     assert done.status is CallStatus.ERROR
+
+
+def test_of_many_workers_claiming_one_call_at_once_exactly_one_wins(stack: Stack) -> None:
+    import threading
+
+    stack.deploy("myapp", "hello", type="async")
+    store = stack.components.service._calls
+    for _ in range(20):
+        call_id = stack.request("POST", "/r/myapp/hello").headers["Fn_call_id"]
+        start = threading.Barrier(6)
+        winners: list[int] = []
+
+        def claim(
+            call_id: str = call_id, start: threading.Barrier = start, winners: list[int] = winners
+        ) -> None:
+            start.wait()
+            try:
+                winners.append(store.claim(call_id, utcnow()).attempt)
+            except TransitionError:
+                pass
+
+        threads = [threading.Thread(target=claim) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert winners == [1]

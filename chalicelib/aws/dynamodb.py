@@ -31,6 +31,7 @@ from chalicelib.errors import (
 )
 from chalicelib.ids import CROCKFORD, id_before
 from chalicelib.models import (
+    LEASE_EXPIRED,
     App,
     Attempt,
     Call,
@@ -398,7 +399,7 @@ class DynamoStore:
         # The worker holding the lease died (or hung past its timeout): take over, and record the
         # lost attempt. The condition on `attempt` makes exactly one taker win.
         lost = self._attempt_entry(
-            current.attempt, current.attempt_started_at, CallStatus.ERROR, now, "worker lost: lease expired"
+            current.attempt, current.attempt_started_at, CallStatus.ERROR, now, LEASE_EXPIRED
         )
         return self._update(
             call_id,

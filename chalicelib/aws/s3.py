@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
 
@@ -34,12 +36,29 @@ class S3Blobs:
         body = self._clients.s3.get_object(Bucket=self._bucket, Key=key)["Body"]
         return body.read()
 
-    def _put(self, key: str, data: bytes, content_type: str) -> None:
-        self._clients.s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
+    def _put(
+        self, key: str, data: bytes, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> None:
+        self._clients.s3.put_object(
+            Bucket=self._bucket, Key=key, Body=data, ContentType=content_type, Metadata=dict(metadata or {})
+        )
 
     # LogStore
-    def put_log(self, app_name: str, call_id: str, log: bytes) -> None:
-        self._put(f"{LOGS}{app_name}/{call_id}", log, "text/plain; charset=utf-8")
+    def put_log(
+        self, app_name: str, call_id: str, log: bytes, outcome: Mapping[str, str] | None = None
+    ) -> None:
+        # S3 metadata is ASCII: values are percent-encoded.
+        metadata = {k: quote(v, safe="") for k, v in (outcome or {}).items()}
+        self._put(f"{LOGS}{app_name}/{call_id}", log, "text/plain; charset=utf-8", metadata)
+
+    def get_log_outcome(self, app_name: str, call_id: str) -> dict[str, str] | None:
+        try:
+            head = self._clients.s3.head_object(Bucket=self._bucket, Key=f"{LOGS}{app_name}/{call_id}")
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+        return {k: unquote(v) for k, v in head.get("Metadata", {}).items()}
 
     def get_log(self, app_name: str, call_id: str) -> bytes:
         try:
