@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -72,8 +74,6 @@ def test_a_late_outcome_from_a_taken_over_attempt_is_discarded(stack: Stack) -> 
 
 
 def test_of_many_workers_claiming_one_call_at_once_exactly_one_wins(stack: Stack) -> None:
-    import threading
-
     stack.deploy("myapp", "hello", type="async")
     store = stack.components.service._calls
     for _ in range(20):
@@ -85,10 +85,8 @@ def test_of_many_workers_claiming_one_call_at_once_exactly_one_wins(stack: Stack
             call_id: str = call_id, start: threading.Barrier = start, winners: list[int] = winners
         ) -> None:
             start.wait()
-            try:
+            with contextlib.suppress(TransitionError):
                 winners.append(store.claim(call_id, utcnow()).attempt)
-            except TransitionError:
-                pass
 
         threads = [threading.Thread(target=claim) for _ in range(6)]
         for thread in threads:
