@@ -1,0 +1,1 @@
+"""Adapters to AWS: the only package (with `chalicelib.local`) that imports boto3."""
