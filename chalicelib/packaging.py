@@ -39,7 +39,11 @@ EXCLUDED_PACKAGES = ("cli", "local", "packaging.py")
 
 
 def load_merge_template(infra: Path = INFRA) -> dict[str, Any]:
-    """The two infra templates as one: resources.yaml's sections plus functions.yaml's."""
+    """The two infra templates as one: resources.yaml's sections plus functions.yaml's.
+
+    A key defined in both (a resource, an output) is an error; a scalar such as Description is
+    taken from the later file.
+    """
     merged: dict[str, Any] = {}
     for name in MERGE_SOURCES:
         template = yaml.safe_load((infra / name).read_text())
