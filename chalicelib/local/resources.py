@@ -6,10 +6,12 @@ production merges into Chalice's output, so local and deployed resources cannot 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
+from botocore.exceptions import WaiterError
 
 from chalicelib.settings import ENV_BUCKET, ENV_CALLS_QUEUE_URL, ENV_DEAD_LETTER_QUEUE_URL, ENV_TABLE
 
@@ -28,7 +30,6 @@ OUTPUT_ENV = {
 }
 TTL_ATTRIBUTE = "expires_at"
 
-_IN_PROGRESS = {"CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"}
 _USABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
 
 
@@ -47,11 +48,14 @@ def create_local_resources(
     cfn: CloudFormationClient = session.client("cloudformation", endpoint_url=endpoint_url)
     stack = _find_stack(cfn, stack_name)
     if stack is None:
-        cfn.create_stack(StackName=stack_name, TemplateBody=RESOURCES_TEMPLATE.read_text())
+        # Another process starting at the same moment may win the race; its stack will do.
+        with contextlib.suppress(cfn.exceptions.AlreadyExistsException):
+            cfn.create_stack(StackName=stack_name, TemplateBody=RESOURCES_TEMPLATE.read_text())
         stack = _find_stack(cfn, stack_name)
-    if stack is not None and stack["StackStatus"] in _IN_PROGRESS:
-        # Delay 1 s: moto finishes synchronously, so the waiter returns on its first poll.
-        cfn.get_waiter("stack_create_complete").wait(StackName=stack_name, WaiterConfig={"Delay": 1})
+    if stack is not None and stack["StackStatus"] == "CREATE_IN_PROGRESS":
+        # A failed creation is reported below, with CloudFormation's reason.
+        with contextlib.suppress(WaiterError):
+            cfn.get_waiter("stack_create_complete").wait(StackName=stack_name, WaiterConfig={"Delay": 1})
         stack = _find_stack(cfn, stack_name)
     if stack is None or stack["StackStatus"] not in _USABLE:
         status = (
@@ -60,6 +64,9 @@ def create_local_resources(
         raise LocalStackError(f"local stack {stack_name} is not usable ({status})")
 
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    missing = sorted(set(OUTPUT_ENV) - set(outputs))
+    if missing:
+        raise LocalStackError(f"stack {stack_name} is not an fnq stack: no output {', '.join(missing)}")
     env = {env_name: outputs[key] for key, env_name in OUTPUT_ENV.items()}
     _enable_ttl(session, endpoint_url, env[ENV_TABLE])
     return env

@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from chalicelib.local.resources import create_local_resources
+from chalicelib.local.resources import LocalStackError, create_local_resources
 from chalicelib.settings import (
     ENV_BUCKET,
     ENV_CALLS_QUEUE_URL,
@@ -71,6 +71,17 @@ def test_two_stacks_on_one_endpoint_get_resources_of_their_own(moto_endpoint, lo
     other = create_local_resources(moto_endpoint, stack_name="fnq-other")
 
     assert not set(other.values()) & set(local_stack.values())
+
+
+def test_a_stack_of_that_name_that_is_not_fnqs_is_refused_rather_than_used(moto_endpoint):
+    cloudformation = boto3.client("cloudformation", endpoint_url=moto_endpoint)
+    cloudformation.create_stack(
+        StackName="fnq-local",
+        TemplateBody=json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}}),
+    )
+
+    with pytest.raises(LocalStackError, match="not an fnq stack: no output BucketName, CallsQueueUrl"):
+        create_local_resources(moto_endpoint)
 
 
 def test_the_table_bills_per_request_and_keeps_point_in_time_recovery():
