@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The .chalice/config.json stage that `make package` builds.
+STAGE ?= dev
 
 .PHONY: test lint typecheck pytest demo package clean
 
@@ -31,5 +33,10 @@ pytest: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m chalicelib.local.demo
 
+# Offline: out/$(STAGE)/sam.json + deployment.zip, from `$(BIN)/chalice package --merge-template`
+# run on a staged copy of the app with infra/ merged in (chalicelib/packaging.py, docs/DEPLOY.md).
+package: $(STAMP)
+	$(BIN)/python -m chalicelib.packaging --chalice $(BIN)/chalice --stage $(STAGE) --out out
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out

@@ -1,0 +1,150 @@
+"""Package the app for AWS, offline: `python -m chalicelib.packaging --stage dev --out out`.
+
+Runs `chalice package --merge-template` on a staged copy of the project, so that:
+
+- the Lambda zip holds the app's runtime dependencies, vendored from the installed environment
+  (Chalice would otherwise `pip download` a requirements.txt from PyPI), and never boto3, which
+  the Lambda runtime provides (it would take the zip from ~20 KB to ~17 MB);
+- the tools `fn` runs on a workstation (chalicelib/cli, chalicelib/local: click, moto) stay out;
+- infra/resources.yaml and infra/functions.yaml become one merge template.
+
+Build tooling, never imported by the Lambda code; it does not import boto3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+INFRA = REPO / "infra"
+MERGE_SOURCES = ("resources.yaml", "functions.yaml")
+
+# What the Lambda code imports beyond the standard library, boto3 and chalice (Chalice adds its
+# own runtime module to the zip). Keep in step with the imports of app.py's import graph.
+RUNTIME_DISTRIBUTIONS = ("python-ulid", "PyYAML")
+
+# Workstation-only code: the CLI, the embedded local stack (which imports moto), this module.
+EXCLUDED_PACKAGES = ("cli", "local", "packaging.py")
+
+
+def load_merge_template(infra: Path = INFRA) -> dict[str, Any]:
+    """The two infra templates as one: resources.yaml's sections plus functions.yaml's.
+
+    A key defined in both (a resource, an output) is an error; a scalar such as Description is
+    taken from the later file.
+    """
+    merged: dict[str, Any] = {}
+    for name in MERGE_SOURCES:
+        template = yaml.safe_load((infra / name).read_text())
+        for section, body in template.items():
+            if isinstance(body, dict):
+                target = merged.setdefault(section, {})
+                clashes = sorted(set(target) & set(body))
+                if clashes:
+                    raise ValueError(f"{name} redefines {section}: {', '.join(clashes)}")
+                target.update(body)
+            else:
+                merged[section] = body
+    return merged
+
+
+def stage_project(build_dir: Path, repo: Path = REPO, app_file: Path | None = None) -> Path:
+    """Lay out what Chalice packages in `build_dir`; return the merge template's path.
+
+    `app_file` replaces the repo's app.py (the tests use a stand-in while it is absent).
+    """
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    (build_dir / ".chalice").mkdir(parents=True)
+    shutil.copy2(app_file or repo / "app.py", build_dir / "app.py")
+    for name in ("config.json", "policy.json"):
+        shutil.copy2(repo / ".chalice" / name, build_dir / ".chalice" / name)
+    shutil.copytree(
+        repo / "chalicelib",
+        build_dir / "chalicelib",
+        ignore=_ignore_in_chalicelib(repo / "chalicelib"),
+    )
+    for distribution in RUNTIME_DISTRIBUTIONS:
+        _vendor(distribution, build_dir / "vendor")
+    merge_template = build_dir / "merge-template.json"
+    merge_template.write_text(json.dumps(load_merge_template(repo / "infra"), indent=2))
+    return merge_template
+
+
+def package(
+    stage: str,
+    out_dir: Path,
+    chalice: Path | None = None,
+    repo: Path = REPO,
+    app_file: Path | None = None,
+) -> Path:
+    """Stage, then `chalice package`; return the directory holding sam.json and deployment.zip."""
+    out_dir = out_dir.resolve()
+    build_dir = out_dir / f"build-{stage}"
+    package_dir = out_dir / stage
+    merge_template = stage_project(build_dir, repo, app_file)
+    if package_dir.exists():
+        shutil.rmtree(package_dir)
+    # Chalice needs a region to name things but no credentials, and no network without a
+    # requirements.txt (none is staged).
+    env = dict(os.environ)
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    command = [
+        str((chalice or Path(sys.executable).parent / "chalice").absolute()),
+        "package",
+        "--stage",
+        stage,
+        "--merge-template",
+        str(merge_template),
+        str(package_dir),
+    ]
+    subprocess.run(command, cwd=build_dir, env=env, check=True)
+    return package_dir
+
+
+def _ignore_in_chalicelib(root: Path) -> Any:
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skipped = {n for n in names if n == "__pycache__" or n.endswith(".pyc")}
+        if Path(directory) == root:
+            skipped |= set(EXCLUDED_PACKAGES) & set(names)
+        return skipped
+
+    return ignore
+
+
+def _vendor(distribution: str, vendor_dir: Path) -> None:
+    """Copy an installed distribution's importable files (not its metadata or scripts)."""
+    dist = importlib.metadata.distribution(distribution)
+    for file in dist.files or ():
+        parts = file.parts
+        if parts[0] == ".." or parts[0].endswith(".dist-info") or "__pycache__" in parts:
+            continue
+        target = vendor_dir.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(str(file.locate())), target)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--stage", default="dev", help="a stage of .chalice/config.json")
+    parser.add_argument("--out", type=Path, default=REPO / "out", help="output directory")
+    parser.add_argument("--chalice", type=Path, default=None, help="the chalice executable")
+    args = parser.parse_args(argv)
+    package_dir = package(args.stage, args.out, args.chalice)
+    print(f"packaged stage {args.stage}: {package_dir / 'sam.json'} and {package_dir / 'deployment.zip'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Fixtures for the deployment tests: fake AWS credentials, a moto server, a packaged app."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from moto.server import ThreadedMotoServer
+
+from chalicelib.local.resources import create_local_resources
+
+REPO = Path(__file__).resolve().parents[2]
+STANDIN_APP = Path(__file__).with_name("standin_app.py")
+
+
+@pytest.fixture(autouse=True)
+def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A leftover AWS_ENDPOINT_URL would send mock_aws's requests to that server instead.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture
+def moto_endpoint() -> Iterator[str]:
+    """A moto server on a free loopback port, as `fn start` runs one."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    # moto's state is per process, not per server: start empty, and leave nothing behind.
+    reset_moto(endpoint)
+    try:
+        yield endpoint
+    finally:
+        reset_moto(endpoint)
+        server.stop()
+
+
+def reset_moto(endpoint: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
+
+
+@pytest.fixture
+def local_stack(moto_endpoint: str) -> dict[str, str]:
+    """The FNQ_* environment of a stack built from infra/ on a fresh moto server.
+
+    For end-to-end tests: point the app's Settings at `moto_endpoint` with this environment.
+    """
+    return create_local_resources(moto_endpoint)
+
+
+def stages() -> list[str]:
+    return sorted(chalice_config()["stages"])
+
+
+def chalice_config() -> dict[str, Any]:
+    config: dict[str, Any] = json.loads((REPO / ".chalice" / "config.json").read_text())
+    return config
+
+
+def stage_setting(stage: str, key: str, function: str | None = None) -> Any:
+    """A Chalice setting as Chalice resolves it: function, then stage, then top level."""
+    config = chalice_config()
+    stage_config = config["stages"][stage]
+    if function is not None and key in stage_config.get("lambda_functions", {}).get(function, {}):
+        return stage_config["lambda_functions"][function][key]
+    return stage_config.get(key, config.get(key))
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text())
+    return loaded
+
+
+def the_app_file() -> Path:
+    """The real app.py once it is in the tree; until then, a stand-in with the same handlers."""
+    real = REPO / "app.py"
+    return real if real.exists() else STANDIN_APP
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every stage packaged once, offline, into a temporary directory: stage → package dir."""
+    from chalicelib.packaging import package
+
+    out = tmp_path_factory.mktemp("out")
+    with pytest.MonkeyPatch.context() as env:
+        # Any attempt to reach a package index fails instead of quietly going online.
+        env.setenv("PIP_NO_INDEX", "1")
+        env.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+        env.delenv("AWS_ACCESS_KEY_ID", raising=False)
+        env.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+        return {stage: package(stage, out, app_file=the_app_file()) for stage in stages()}
+
+
+def cfn_lint(template: Path) -> subprocess.CompletedProcess[str]:
+    """cfn-lint's verdict: exit code 0 means no error, no warning and no informational finding."""
+    executable = Path(sys.executable).parent / "cfn-lint"
+    return subprocess.run(
+        [str(executable), "--format", "parseable", str(template)], capture_output=True, text=True, check=False
+    )

@@ -1,0 +1,171 @@
+"""`make package`: the app packaged offline into a template that cfn-lint accepts."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib import packaging, settings
+from tests.infra.conftest import REPO, cfn_lint, chalice_config, load_yaml, stage_setting, stages
+
+# What the Lambda Python runtime provides besides the standard library.
+LAMBDA_RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+
+
+def template_of(package_dir: Path) -> dict[str, Any]:
+    template: dict[str, Any] = json.loads((package_dir / "sam.json").read_text())
+    return template
+
+
+def functions_of(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource.get("Type") == "AWS::Serverless::Function"
+    }
+
+
+@pytest.mark.parametrize("stage", stages())
+def test_each_stage_packages_offline_into_a_template_that_cfn_lint_accepts(packaged, stage):
+    result = cfn_lint(packaged[stage] / "sam.json")
+
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_the_resources_template_also_passes_cfn_lint_on_its_own():
+    result = cfn_lint(REPO / "infra" / "resources.yaml")
+
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_the_merge_template_is_the_resources_plus_the_function_settings():
+    merged = packaging.load_merge_template()
+    resources = load_yaml(REPO / "infra" / "resources.yaml")
+    functions = load_yaml(REPO / "infra" / "functions.yaml")
+
+    assert set(merged["Resources"]) == set(resources["Resources"]) | set(functions["Resources"])
+    assert merged["Outputs"] == resources["Outputs"]
+    assert merged["Globals"] == functions["Globals"]
+
+
+def test_the_lambda_zip_holds_the_app_and_its_vendored_dependencies_but_no_boto3_and_no_workstation_tools(
+    packaged,
+):
+    names = zipfile.ZipFile(packaged["dev"] / "deployment.zip").namelist()
+    top_level = {name.split("/")[0] for name in names}
+
+    assert {"app.py", "chalice", "chalicelib", "ulid", "yaml"} <= top_level
+    assert not top_level & {"boto3", "botocore", "moto", "click", "cfnlint"}
+    assert not [n for n in names if n.startswith(("chalicelib/cli/", "chalicelib/local/"))]
+    assert "chalicelib/packaging.py" not in names
+    assert not (packaged["dev"].parent / "build-dev" / "requirements.txt").exists()
+
+
+def test_the_packaged_app_imports_with_nothing_but_the_lambda_runtime(packaged, tmp_path):
+    # GIVEN the zip unpacked, and a directory holding only what the Lambda runtime provides
+    code = tmp_path / "task"
+    zipfile.ZipFile(packaged["dev"] / "deployment.zip").extractall(code)
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    for module in LAMBDA_RUNTIME_MODULES:
+        spec = importlib.util.find_spec(module)
+        assert spec is not None and spec.origin is not None
+        origin = Path(spec.origin)
+        source = origin.parent if origin.name == "__init__.py" else origin
+        (runtime / source.name).symlink_to(source)
+
+    # WHEN a Python without site-packages imports the app, as Lambda does at a cold start
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            f"import sys; sys.path[:0] = [{str(code)!r}, {str(runtime)!r}]; import app",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=code,
+        env={"PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "us-east-1"},
+        check=False,
+    )
+
+    # THEN every import is satisfied by the zip or the runtime
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("stage", stages())
+def test_the_worker_event_sources_read_the_stacks_queues_and_report_batch_item_failures(packaged, stage):
+    functions = functions_of(template_of(packaged[stage]))
+
+    for function, queue in (("HandleCalls", "CallsQueue"), ("HandleDeadCalls", "DeadLetterQueue")):
+        (event,) = functions[function]["Properties"]["Events"].values()
+        assert event["Type"] == "SQS"
+        assert event["Properties"]["Queue"] == {"Fn::Sub": f"${{{queue}.Arn}}"}
+        assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+@pytest.mark.parametrize("stage", stages())
+def test_every_function_learns_the_stacks_resources_from_its_environment(packaged, stage):
+    template = template_of(packaged[stage])
+    stack_variables = template["Globals"]["Function"]["Environment"]["Variables"]
+
+    assert stack_variables == {
+        settings.ENV_TABLE: {"Ref": "CallsTable"},
+        settings.ENV_BUCKET: {"Ref": "DataBucket"},
+        settings.ENV_CALLS_QUEUE_URL: {"Ref": "CallsQueue"},
+        settings.ENV_DEAD_LETTER_QUEUE_URL: {"Ref": "DeadLetterQueue"},
+        settings.ENV_CALL_RETENTION_DAYS: {"Ref": "RetentionDays"},
+    }
+    # A function's own variables win over Globals in SAM: none may shadow the stack's.
+    for function in functions_of(template).values():
+        own = function["Properties"].get("Environment", {}).get("Variables", {})
+        assert not set(own) & set(stack_variables)
+
+
+@pytest.mark.parametrize("stage", stages())
+def test_every_function_writes_to_a_log_group_of_the_stack_with_a_retention(packaged, stage):
+    template = template_of(packaged[stage])
+    log_groups = {
+        resource["Properties"]["LogGroupName"]["Fn::Sub"]: resource
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Logs::LogGroup"
+    }
+
+    for function in functions_of(template).values():
+        name = function["Properties"]["FunctionName"]["Fn::Sub"]
+        assert name.startswith("${AWS::StackName}-")
+        assert log_groups[f"/aws/lambda/{name}"]["Properties"]["RetentionInDays"] > 0
+
+
+@pytest.mark.parametrize("stage", stages())
+def test_every_function_role_carries_the_hand_written_policy(packaged, stage):
+    template = template_of(packaged[stage])
+    policy = json.loads((REPO / ".chalice" / "policy.json").read_text())
+
+    for function in functions_of(template).values():
+        role = template["Resources"][function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        assert [p["PolicyDocument"] for p in role["Properties"]["Policies"]] == [policy]
+        assert "ManagedPolicyArns" not in role["Properties"]
+
+
+@pytest.mark.parametrize("stage", stages())
+def test_each_stage_sets_the_timeout_and_memory_of_every_function(packaged, stage):
+    for name, function in functions_of(template_of(packaged[stage])).items():
+        handler = function["Properties"]["Handler"].removeprefix("app.")
+        chalice_name = "api_handler" if handler == "app" else handler
+        assert function["Properties"]["Timeout"] == stage_setting(stage, "lambda_timeout", chalice_name), name
+        assert function["Properties"]["MemorySize"] == stage_setting(
+            stage, "lambda_memory_size", chalice_name
+        )
+
+
+def test_there_are_at_least_a_dev_and_a_prod_stage():
+    assert {"dev", "prod"} <= set(chalice_config()["stages"])

@@ -1,0 +1,129 @@
+"""infra/resources.yaml: deployed through moto's CloudFormation, and what moto cannot check."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from chalicelib.local.resources import LocalStackError, create_local_resources
+from chalicelib.settings import (
+    ENV_BUCKET,
+    ENV_CALLS_QUEUE_URL,
+    ENV_DEAD_LETTER_QUEUE_URL,
+    ENV_TABLE,
+    Settings,
+)
+from tests.infra.conftest import REPO, load_yaml, stage_setting, stages
+
+# The stack still completes: moto skips the resource it cannot build (the TLS-only bucket policy).
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..S3..BucketPolicy")
+
+TEMPLATE = load_yaml(REPO / "infra" / "resources.yaml")
+RESOURCES = TEMPLATE["Resources"]
+LISTED_FIELDS = [
+    "id", "app_name", "path", "type", "status", "created_at", "started_at", "completed_at",
+    "error", "attempt", "stats", "attempts", "name", "config", "annotations", "updated_at",
+]  # fmt: skip
+
+
+def test_the_local_stack_is_built_from_infra_and_its_outputs_are_the_apps_environment(
+    moto_endpoint, local_stack
+):
+    dynamodb = boto3.client("dynamodb", endpoint_url=moto_endpoint)
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint)
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+
+    assert set(local_stack) == {ENV_TABLE, ENV_BUCKET, ENV_CALLS_QUEUE_URL, ENV_DEAD_LETTER_QUEUE_URL}
+    table = dynamodb.describe_table(TableName=local_stack[ENV_TABLE])["Table"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == [
+        ("pk", "HASH"),
+        ("sk", "RANGE"),
+    ]
+    assert {i["IndexName"]: i["Projection"]["NonKeyAttributes"] for i in table["GlobalSecondaryIndexes"]} == {
+        "gsi1": LISTED_FIELDS,
+        "gsi2": LISTED_FIELDS,
+    }
+    ttl = dynamodb.describe_time_to_live(TableName=local_stack[ENV_TABLE])["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+    s3.head_bucket(Bucket=local_stack[ENV_BUCKET])
+    dead_letter_arn = sqs.get_queue_attributes(
+        QueueUrl=local_stack[ENV_DEAD_LETTER_QUEUE_URL], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    calls = sqs.get_queue_attributes(QueueUrl=local_stack[ENV_CALLS_QUEUE_URL], AttributeNames=["All"])
+    assert json.loads(calls["Attributes"]["RedrivePolicy"]) == {
+        "deadLetterTargetArn": dead_letter_arn,
+        "maxReceiveCount": 5,
+    }
+    assert Settings.from_env(local_stack).table == local_stack[ENV_TABLE]
+
+
+def test_creating_the_local_stack_again_returns_the_same_resources(moto_endpoint, local_stack):
+    again = create_local_resources(moto_endpoint)
+
+    assert again == local_stack
+    cloudformation = boto3.client("cloudformation", endpoint_url=moto_endpoint)
+    assert len(cloudformation.describe_stacks()["Stacks"]) == 1
+
+
+def test_two_stacks_on_one_endpoint_get_resources_of_their_own(moto_endpoint, local_stack):
+    other = create_local_resources(moto_endpoint, stack_name="fnq-other")
+
+    assert not set(other.values()) & set(local_stack.values())
+
+
+def test_a_stack_of_that_name_that_is_not_fnqs_is_refused_rather_than_used(moto_endpoint):
+    cloudformation = boto3.client("cloudformation", endpoint_url=moto_endpoint)
+    cloudformation.create_stack(
+        StackName="fnq-local",
+        TemplateBody=json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}}),
+    )
+
+    with pytest.raises(LocalStackError, match="not an fnq stack: no output BucketName, CallsQueueUrl"):
+        create_local_resources(moto_endpoint)
+
+
+def test_the_table_bills_per_request_and_keeps_point_in_time_recovery():
+    table = RESOURCES["CallsTable"]["Properties"]
+
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert all(
+        index["Projection"]["ProjectionType"] == "INCLUDE" for index in table["GlobalSecondaryIndexes"]
+    )
+
+
+def test_the_bucket_is_encrypted_private_and_expires_logs_and_payloads_but_not_bundles():
+    bucket = RESOURCES["DataBucket"]["Properties"]
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    expiring = {rule["Prefix"]: rule["ExpirationInDays"] for rule in rules if "ExpirationInDays" in rule}
+
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert expiring == {"logs/": {"Ref": "RetentionDays"}, "payloads/": {"Ref": "RetentionDays"}}
+    assert TEMPLATE["Parameters"]["RetentionDays"]["Default"] == Settings().call_retention_days
+
+
+@pytest.mark.parametrize("stage", stages())
+@pytest.mark.parametrize(
+    ("queue", "consumer"), [("CallsQueue", "handle_calls"), ("DeadLetterQueue", "handle_dead_calls")]
+)
+def test_each_queue_stays_invisible_six_times_as_long_as_its_consumer_may_run(stage, queue, consumer):
+    # AWS's advice for a Lambda event source; see the comment on CallsQueue in infra/resources.yaml.
+    visibility = RESOURCES[queue]["Properties"]["VisibilityTimeout"]
+
+    assert visibility >= 6 * stage_setting(stage, "lambda_timeout", consumer)
+
+
+def test_the_worker_may_run_for_lambdas_maximum_of_fifteen_minutes_in_every_stage():
+    assert {stage_setting(stage, "lambda_timeout", "handle_calls") for stage in stages()} == {900}
+
+
+def test_the_dead_letter_queue_keeps_messages_longer_than_the_calls_queue():
+    def retention(queue: str) -> int:
+        period: int = RESOURCES[queue]["Properties"]["MessageRetentionPeriod"]
+        return period
+
+    assert retention("DeadLetterQueue") > retention("CallsQueue")
