@@ -32,7 +32,8 @@ MERGE_SOURCES = ("resources.yaml", "functions.yaml")
 
 # What the Lambda code imports beyond the standard library, boto3 and chalice (Chalice adds its
 # own runtime module to the zip). Keep in step with the imports of app.py's import graph.
-RUNTIME_DISTRIBUTIONS = ("python-ulid", "PyYAML")
+# python-ulid imports typing_extensions on Python 3.11.
+RUNTIME_DISTRIBUTIONS = ("python-ulid", "typing_extensions", "PyYAML")
 
 # Workstation-only code: the CLI, the embedded local stack (which imports moto), this module.
 EXCLUDED_PACKAGES = ("cli", "local", "packaging.py")
@@ -124,11 +125,14 @@ def _ignore_in_chalicelib(root: Path) -> Any:
 
 
 def _vendor(distribution: str, vendor_dir: Path) -> None:
-    """Copy an installed distribution's importable files (not its metadata or scripts)."""
+    """Copy an installed distribution's importable files and metadata (not its scripts).
+
+    The metadata stays: python-ulid reads its own version with importlib.metadata at import.
+    """
     dist = importlib.metadata.distribution(distribution)
     for file in dist.files or ():
         parts = file.parts
-        if parts[0] == ".." or parts[0].endswith(".dist-info") or "__pycache__" in parts:
+        if parts[0] == ".." or "__pycache__" in parts:
             continue
         target = vendor_dir.joinpath(*parts)
         target.parent.mkdir(parents=True, exist_ok=True)

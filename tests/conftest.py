@@ -77,11 +77,12 @@ class Stack:
         """Deliver queued messages to the real SQS handler, as Lambda's event source would."""
         responses = []
         for _ in range(max_batches):
-            event = receive_event(self.settings.calls_queue_url)
+            endpoint = self.settings.endpoint_url
+            event = receive_event(self.settings.calls_queue_url, endpoint_url=endpoint)
             if not event["Records"]:
                 break
             response = self.client.lambda_.invoke("handle_calls", event).payload
-            settle(self.settings.calls_queue_url, event, response)
+            settle(self.settings.calls_queue_url, event, response, endpoint_url=endpoint)
             responses.append(response)
         return responses
 

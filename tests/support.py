@@ -97,9 +97,11 @@ def bundle_of(directory: Path) -> tuple[str, bytes]:
     return digest_of(data), data
 
 
-def receive_event(queue_url: str, max_messages: int = 10, wait: int = 0) -> dict[str, Any]:
+def receive_event(
+    queue_url: str, max_messages: int = 10, wait: int = 0, endpoint_url: str | None = None
+) -> dict[str, Any]:
     """A Lambda SQS event built from real receive_message output: unique ids, Lambda's attribute names."""
-    sqs = boto3.client("sqs", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=endpoint_url)
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     messages = sqs.receive_message(
         QueueUrl=queue_url,
@@ -126,10 +128,12 @@ def receive_event(queue_url: str, max_messages: int = 10, wait: int = 0) -> dict
     }
 
 
-def settle(queue_url: str, event: dict[str, Any], response: dict[str, Any]) -> None:
+def settle(
+    queue_url: str, event: dict[str, Any], response: dict[str, Any], endpoint_url: str | None = None
+) -> None:
     """What Lambda's event source does after the handler: delete every record not reported failed."""
     failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-    sqs = boto3.client("sqs", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=endpoint_url)
     for record in event["Records"]:
         if record["messageId"] not in failed:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
