@@ -10,13 +10,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from chalicelib.models import App, Call, CallStatus, Route, RouteFormat, RouteType, RunStats
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
-class Page[T]:
+class Page(Generic[T]):
     items: list[T]
     next_cursor: str = ""
 

@@ -48,7 +48,10 @@ def load_func_file(directory: Path) -> FuncFile:
         raise InvalidInputError(f"{path.name}: invalid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise InvalidInputError(f"{path.name}: expected a mapping")
-    headers = {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in (raw.get("headers") or {}).items()}
+    headers = {
+        str(k): [str(x) for x in (v if isinstance(v, list) else [v])]
+        for k, v in (raw.get("headers") or {}).items()
+    }
     return FuncFile(
         name=str(raw.get("name") or directory.name).lower(),
         version=str(raw.get("version") or "0.0.1"),
