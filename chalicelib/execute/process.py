@@ -12,11 +12,13 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+KILL_WAIT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,11 @@ class Child:
         _signal_group(self.pid)
         for pid in members:
             _signal(pid)
+        # SIGKILL is delivered asynchronously: wait (briefly) until the tree is really dead, so a
+        # finished call leaves nothing running.
+        give_up = time.monotonic() + KILL_WAIT_SECONDS
+        while any(is_alive(pid) for pid in members if pid != self.pid) and time.monotonic() < give_up:
+            time.sleep(0.001)
 
     def close_stdin(self) -> None:
         if self.stdin_fd is not None and self._proc.stdin is not None:
