@@ -62,6 +62,7 @@ class Child:
         except (AttributeError, OSError):
             self.pidfd = None
         self.status: ExitStatus | None = None
+        self._seen: dict[int, int] = {}  # pid → start time of every process seen in the tree
 
     @property
     def exited(self) -> bool:
@@ -98,7 +99,14 @@ class Child:
 
     def tree_rss_kb(self) -> int:
         """Resident memory of the process, its group and its descendants, in KiB."""
-        return sum(rss for _, rss in _tree(self.pid))
+        return sum(member.rss_kb for member in self._scan())
+
+    def _scan(self) -> list[_Member]:
+        members = _tree(self.pid)
+        # Remembered so that a child which left the group and then lost its parent (orphans are
+        # re-parented to init, out of our tree) is still killed with the function.
+        self._seen.update((m.pid, m.started) for m in members)
+        return members
 
     def peak_rss_kb(self) -> int:
         """The process's own high-water mark (VmHWM), 0 once it is gone."""
@@ -114,7 +122,9 @@ class Child:
         """SIGKILL the process, its group and its descendants. Does not reap; a no-op once reaped."""
         if self.status is not None:
             return
-        members = [pid for pid, _ in _tree(self.pid)]
+        members = {m.pid for m in self._scan()}
+        # A remembered pid is signalled only if it is still the same process (same start time).
+        members |= {pid for pid, started in self._seen.items() if _start_time(pid) == started}
         _signal_group(self.pid)
         for pid in members:
             _signal(pid)
@@ -150,10 +160,24 @@ def is_alive(pid: int) -> bool:
     return state not in {"Z", "X"}
 
 
-def _tree(leader: int) -> list[tuple[int, int]]:
-    """(pid, rss_kb) of the leader, every process in its group and every descendant."""
+@dataclass(frozen=True)
+class _Member:
+    pid: int
+    rss_kb: int
+    started: int  # start time in clock ticks since boot: with the pid, identifies the process
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _tree(leader: int) -> list[_Member]:
+    """The leader, every process in its group and every descendant."""
     parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
+    stats: dict[int, _Member] = {}
     members: set[int] = set()
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -166,7 +190,7 @@ def _tree(leader: int) -> list[tuple[int, int]]:
         fields = text.rsplit(")", 1)[1].split()
         pid = int(entry.name)
         parents[pid] = int(fields[1])
-        rss[pid] = int(fields[21]) * PAGE_KB
+        stats[pid] = _Member(pid, rss_kb=int(fields[21]) * PAGE_KB, started=int(fields[19]))
         if pid == leader or int(fields[2]) == leader:
             members.add(pid)
     changed = True
@@ -174,7 +198,7 @@ def _tree(leader: int) -> list[tuple[int, int]]:
         found = {pid for pid, parent in parents.items() if parent in members and pid not in members}
         members |= found
         changed = bool(found)
-    return [(pid, rss.get(pid, 0)) for pid in members]
+    return [stats[pid] for pid in members if pid in stats]
 
 
 def _signal_group(pgid: int) -> None:

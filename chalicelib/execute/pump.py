@@ -94,7 +94,9 @@ def pump(
             if child.pidfd is None and exited_at is None and child.has_ended():
                 child.finish()
                 exited_at = now
-            wait = max(0.0, min(deadline, next_sample, next_peak) - now)
+            # Once the process has exited there is nothing to sample: wake for the grace period.
+            wake = min(next_sample, next_peak) if exited_at is None else exited_at + EXIT_GRACE_SECONDS
+            wait = max(0.0, min(deadline, wake) - now)
             for key, _ in selector.select(wait):
                 fd = int(key.fd)
                 if key.data == "exit":

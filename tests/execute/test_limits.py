@@ -182,3 +182,30 @@ def test_a_hot_response_over_the_output_cap_fails_the_call(tmp_path: Path) -> No
         executor.close()
 
     assert (execution.status, execution.error) == (CallStatus.ERROR, "function response too large")
+
+
+def test_a_child_that_escaped_and_outlived_the_function_is_killed_with_it(
+    tmp_path: Path, executor: Executor
+) -> None:
+    # GIVEN a function whose child leaves the process group and keeps the output pipe open,
+    # and which runs long enough to be sampled before it exits
+    function = python_function(
+        tmp_path / "f",
+        """
+        import os, sys, time
+        child = os.fork()
+        if child == 0:
+            os.setsid()
+            time.sleep(60)
+            os._exit(0)
+        print(child, flush=True)
+        time.sleep(0.3)
+        """,
+    )
+
+    # WHEN it exits
+    execution = executor.execute(function, invocation(timeout=10))
+
+    # THEN the call ends as the function did, and the orphan is gone too
+    assert execution.status is CallStatus.SUCCESS
+    assert not running(int(execution.output))
