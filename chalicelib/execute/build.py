@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from chalicelib.errors import InvalidInputError
@@ -81,6 +82,10 @@ def _build_go(dest: Path) -> None:
     if go is None:
         raise InvalidInputError(f"go is not installed: {GO_INSTALL_HINT}")
     env = dict(os.environ, CGO_ENABLED="0", GOOS="linux", GOTOOLCHAIN="local")
+    if not any(env.get(name) for name in ("GOCACHE", "XDG_CACHE_HOME", "HOME")):
+        # go refuses to build without a cache directory (CI may run with no HOME).
+        env["GOCACHE"] = str(Path(tempfile.gettempdir()) / "fnq-go-build")
+        env.setdefault("GOPATH", str(Path(tempfile.gettempdir()) / "fnq-go-path"))
     _run([go, "build", "-o", "func", "."], dest, "go build", env)
 
 

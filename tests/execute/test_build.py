@@ -127,3 +127,13 @@ def test_a_built_function_runs(tmp_path: Path, executor: Executor) -> None:
     build_function(tmp_path / "src", tmp_path / "bundle")
 
     assert executor.execute(tmp_path / "bundle", invocation()).status is CallStatus.SUCCESS
+
+
+def test_go_builds_without_a_home_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_boilerplate("go", "hello", tmp_path / "src", "json")
+    for name in ("HOME", "GOCACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+    build_function(tmp_path / "src", tmp_path / "bundle")
+
+    assert (tmp_path / "bundle" / "func").is_file()

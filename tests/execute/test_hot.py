@@ -195,3 +195,14 @@ def test_an_async_call_logs_the_answer_as_fn_did(tmp_path: Path, executor: Execu
         "content_type": "text/plain",
         "protocol": {"status_code": 200},
     }
+
+
+def test_a_hot_function_that_cannot_start_fails_the_call_without_raising(
+    tmp_path: Path, executor: Executor
+) -> None:
+    (tmp_path / "func.yaml").write_text("name: f\nruntime: go\nformat: json\n")
+
+    status, error = call(executor, tmp_path)
+
+    assert status is CallStatus.ERROR
+    assert error.startswith("function failed to start:")
