@@ -13,12 +13,15 @@ Response::
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.execute.environment import canonical_header
 from chalicelib.ids import format_time
 from chalicelib.ports import Invocation
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ProtocolError(Exception):
@@ -69,7 +72,8 @@ def decode_response(line: bytes) -> JsonResponse:
     if not isinstance(status, int) or not 100 <= status <= 599:
         raise ProtocolError(f"invalid json response from function: status_code {status!r}")
     return JsonResponse(
-        body=body.encode(),
+        # A lone surrogate ("\\ud800") is valid JSON but not UTF-8: U+FFFD instead, as Go does.
+        body=_LONE_SURROGATE.sub("\ufffd", body).encode(),
         content_type=content_type,
         status_code=status,
         headers=_headers(protocol.get("headers") or {}),
