@@ -34,7 +34,9 @@ def is_digest(value: str) -> bool:
     return value.startswith(DIGEST_PREFIX) and len(hexpart) == 64 and all(c in HEX for c in hexpart)
 
 
-def validate_bundle(data: bytes) -> None:
+def validate_bundle(
+    data: bytes, max_unpacked_bytes: int = MAX_UNPACKED_BYTES, max_entries: int = MAX_ENTRIES
+) -> None:
     """Raise InvalidInputError naming the first unsafe entry, or PayloadTooLargeError for size."""
     if len(data) > MAX_BUNDLE_BYTES:
         raise PayloadTooLargeError(f"Bundle too large: {len(data)} bytes, max {MAX_BUNDLE_BYTES}")
@@ -44,8 +46,8 @@ def validate_bundle(data: bytes) -> None:
         raise InvalidInputError("Invalid bundle: not a zip file") from exc
     with archive:
         infos = archive.infolist()
-        if len(infos) > MAX_ENTRIES:
-            raise InvalidInputError(f"Invalid bundle: {len(infos)} entries, max {MAX_ENTRIES}")
+        if len(infos) > max_entries:
+            raise InvalidInputError(f"Invalid bundle: {len(infos)} entries, max {max_entries}")
         files: set[PurePosixPath] = set()
         dirs: set[PurePosixPath] = set()
         total = 0
@@ -60,8 +62,8 @@ def validate_bundle(data: bytes) -> None:
     for path in files:
         if any(parent in files for parent in path.parents):
             raise InvalidInputError(f"Invalid bundle: {path.as_posix()!r} is inside a file")
-    if total > MAX_UNPACKED_BYTES:
-        raise PayloadTooLargeError(f"Bundle too large: unpacks to {total} bytes, max {MAX_UNPACKED_BYTES}")
+    if total > max_unpacked_bytes:
+        raise PayloadTooLargeError(f"Bundle too large: unpacks to {total} bytes, max {max_unpacked_bytes}")
 
 
 def _check_entry(info: zipfile.ZipInfo, archive: zipfile.ZipFile) -> PurePosixPath:

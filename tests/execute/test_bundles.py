@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import bundles
 from chalicelib.bundles import extract_bundle, make_bundle, validate_bundle
 from chalicelib.errors import InvalidInputError, PayloadTooLargeError
 
@@ -58,19 +57,16 @@ def test_an_unsafe_bundle_is_refused_with_a_clear_message(
     assert not (tmp_path / "out").exists()
 
 
-def test_a_bundle_that_unpacks_too_big_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bundles, "MAX_UNPACKED_BYTES", 1000)
+def test_a_bundle_that_unpacks_too_big_is_refused() -> None:
     bomb = zip_of(("zeros", b"\0" * 5000))
 
     with pytest.raises(PayloadTooLargeError, match="unpacks to 5000 bytes, max 1000"):
-        validate_bundle(bomb)
+        validate_bundle(bomb, max_unpacked_bytes=1000)
 
 
-def test_a_bundle_with_too_many_entries_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bundles, "MAX_ENTRIES", 3)
-
+def test_a_bundle_with_too_many_entries_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="4 entries, max 3"):
-        validate_bundle(zip_of(*[(f"f{i}", b"") for i in range(4)]))
+        validate_bundle(zip_of(*[(f"f{i}", b"") for i in range(4)]), max_entries=3)
 
 
 def test_a_function_directory_round_trips_with_its_executable_bit(tmp_path: Path) -> None:
