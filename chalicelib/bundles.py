@@ -1,13 +1,16 @@
 """Code bundles: zips of a function directory, addressed by the SHA-256 of their bytes. Pure.
 
 A bundle is checked before it is stored, so the worker never extracts anything that could write
-outside its directory: absolute names, `..` components and symlinks are refused.
+outside its directory: absolute names, `..` components, links, special files, duplicate names and
+archives that unpack past MAX_UNPACKED_BYTES are refused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
+import posixpath
 import stat
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -17,6 +20,9 @@ from chalicelib.errors import InvalidInputError, PayloadTooLargeError
 DIGEST_PREFIX = "sha256:"
 MAX_BUNDLE_BYTES = 50 * 1024 * 1024
 MAX_UNPACKED_BYTES = 250 * 1024 * 1024
+MAX_ENTRIES = 20_000
+HEX = "0123456789abcdef"
+SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".venv"})
 
 
 def digest_of(data: bytes) -> str:
@@ -25,44 +31,71 @@ def digest_of(data: bytes) -> str:
 
 def is_digest(value: str) -> bool:
     hexpart = value.removeprefix(DIGEST_PREFIX)
-    return (
-        value.startswith(DIGEST_PREFIX)
-        and len(hexpart) == 64
-        and all(c in "0123456789abcdef" for c in hexpart)
-    )
+    return value.startswith(DIGEST_PREFIX) and len(hexpart) == 64 and all(c in HEX for c in hexpart)
 
 
-def validate_bundle(data: bytes) -> None:
-    """Raise InvalidInputError naming the first entry that is unsafe, or if it is not a zip."""
+def validate_bundle(
+    data: bytes, max_unpacked_bytes: int = MAX_UNPACKED_BYTES, max_entries: int = MAX_ENTRIES
+) -> None:
+    """Raise InvalidInputError naming the first unsafe entry, or PayloadTooLargeError for size."""
     if len(data) > MAX_BUNDLE_BYTES:
         raise PayloadTooLargeError(f"Bundle too large: {len(data)} bytes, max {MAX_BUNDLE_BYTES}")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
         raise InvalidInputError("Invalid bundle: not a zip file") from exc
-    total = 0
     with archive:
-        for info in archive.infolist():
-            _check_entry(info)
+        infos = archive.infolist()
+        if len(infos) > max_entries:
+            raise InvalidInputError(f"Invalid bundle: {len(infos)} entries, max {max_entries}")
+        files: set[PurePosixPath] = set()
+        dirs: set[PurePosixPath] = set()
+        total = 0
+        for info in infos:
+            path = _check_entry(info, archive)
+            target = dirs if info.is_dir() else files
+            if path in files or path in dirs:
+                raise InvalidInputError(f"Invalid bundle: duplicate entry {info.filename!r}")
+            target.add(path)
             total += info.file_size
-    if total > MAX_UNPACKED_BYTES:
-        raise InvalidInputError(f"Invalid bundle: unpacks to {total} bytes, max {MAX_UNPACKED_BYTES}")
+    # A file may not also be a directory on another entry's path ("a" and "a/b").
+    for path in files:
+        if any(parent in files for parent in path.parents):
+            raise InvalidInputError(f"Invalid bundle: {path.as_posix()!r} is inside a file")
+    if total > max_unpacked_bytes:
+        raise PayloadTooLargeError(f"Bundle too large: unpacks to {total} bytes, max {max_unpacked_bytes}")
 
 
-def _check_entry(info: zipfile.ZipInfo) -> None:
+def _check_entry(info: zipfile.ZipInfo, archive: zipfile.ZipFile) -> PurePosixPath:
     name = info.filename
-    path = PurePosixPath(name)
+    if not name.strip("/") or "\0" in name:
+        raise InvalidInputError(f"Invalid bundle: bad entry name {name!r}")
     if name.startswith("/") or name.startswith("\\") or (len(name) > 1 and name[1] == ":"):
         raise InvalidInputError(f"Invalid bundle: absolute path {name!r}")
+    path = PurePosixPath(name)
     if ".." in path.parts or "\\" in name:
         raise InvalidInputError(f"Invalid bundle: path escapes the bundle {name!r}")
-    if stat.S_ISLNK(info.external_attr >> 16):
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        target = archive.read(info).decode("utf-8", "replace")
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+        if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
+            raise InvalidInputError(
+                f"Invalid bundle: symlink {name!r} points outside the bundle ({target!r})"
+            )
         raise InvalidInputError(f"Invalid bundle: symlink {name!r} (bundles may not contain links)")
+    if mode and stat.S_IFMT(mode) not in {0, stat.S_IFREG, stat.S_IFDIR}:
+        raise InvalidInputError(f"Invalid bundle: {name!r} is not a regular file or directory")
+    return path
 
 
 def extract_bundle(data: bytes, target: Path) -> None:
-    """Extract a validated bundle into `target`, keeping the executable bits."""
+    """Extract a validated bundle into `target` (a new, empty directory), keeping executable bits.
+
+    Sizes are counted as bytes are written, not trusted from the zip headers.
+    """
     validate_bundle(data)
+    written = 0
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for info in archive.infolist():
             dest = target / info.filename
@@ -70,11 +103,19 @@ def extract_bundle(data: bytes, target: Path) -> None:
                 dest.mkdir(parents=True, exist_ok=True)
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(info) as src, open(dest, "wb") as out:
+            # O_EXCL|O_NOFOLLOW: never write through anything that is already there.
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with archive.open(info) as src, os.fdopen(fd, "wb") as out:
                 while chunk := src.read(1 << 20):
+                    written += len(chunk)
+                    if written > MAX_UNPACKED_BYTES:
+                        raise PayloadTooLargeError(
+                            f"Bundle too large: unpacks to more than {MAX_UNPACKED_BYTES}"
+                        )
                     out.write(chunk)
             mode = (info.external_attr >> 16) & 0o777
             if mode:
+                # Permission bits only: set-uid/gid and sticky bits never come from a bundle.
                 dest.chmod(mode | 0o600)
 
 
@@ -95,6 +136,4 @@ def make_bundle(directory: Path) -> bytes:
 
 def _skipped(rel: str) -> bool:
     parts = rel.split("/")
-    return any(p in {"__pycache__", ".git", ".venv", "node_modules/.cache"} for p in parts) or rel.endswith(
-        ".pyc"
-    )
+    return any(p in SKIPPED_DIRS for p in parts) or rel.endswith(".pyc") or "node_modules/.cache/" in rel

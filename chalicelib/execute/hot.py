@@ -1,0 +1,178 @@
+"""The `json` format: hot processes that serve many calls, one JSON line in and one out per call.
+
+A process that crashes, times out, goes over its memory, answers something that is not a json
+response, or writes more than the one line, fails the call it was serving and is replaced: its
+state can no longer be trusted to frame the next call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from chalicelib.errors import InvalidInputError
+from chalicelib.execute.capped import CappedBuffer, capped_log
+from chalicelib.execute.command import command_for
+from chalicelib.execute.environment import container_env
+from chalicelib.execute.outcome import failed_to_start, memory_error
+from chalicelib.execute.pool import HotPool
+from chalicelib.execute.process import Child
+from chalicelib.execute.protocol import ProtocolError, decode_response, encode_request, log_line
+from chalicelib.execute.pump import Stop, drain, pump
+from chalicelib.models import CallStatus, RouteType, RunStats
+from chalicelib.ports import Execution, Invocation
+
+
+class LineReader:
+    """Collects stdout up to the first non-blank line; what follows it is kept to spot excess data."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._buffer = bytearray()
+        self.line: bytes | None = None
+        self.too_long = False
+        self.excess = False
+
+    @property
+    def complete(self) -> bool:
+        return self.line is not None or self.too_long
+
+    def feed(self, data: bytes) -> None:
+        if self.line is not None:
+            self.excess = self.excess or bool(data.strip())
+            return
+        self._buffer += data
+        while (end := self._buffer.find(b"\n")) >= 0:
+            line = bytes(self._buffer[:end])
+            del self._buffer[: end + 1]
+            if line.strip():
+                self.line = line
+                self.excess = bool(self._buffer.strip())
+                self._buffer.clear()
+                return
+        self.too_long = len(self._buffer) > self._limit
+
+
+class HotProcess:
+    """One running json-format function. Serves one call at a time (the pool guarantees it)."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: Mapping[str, str]) -> None:
+        self._child = Child(argv, cwd, env, merge_stderr=False)
+        self._broken = False
+
+    @property
+    def pid(self) -> int:
+        return self._child.pid
+
+    def usable(self) -> bool:
+        if self._broken or self._child.exited or self._child.has_ended():
+            return False
+        # Output written between calls belongs to no call: stderr is dropped, and anything on
+        # stdout means the process is out of step with the protocol.
+        stray = LineReader(limit=0)
+        drain(self._child.stdout_fd, stray.feed)
+        if self._child.stderr_fd is not None:
+            drain(self._child.stderr_fd, lambda _: None)
+        return not (stray.line or stray.too_long)
+
+    def stop(self) -> None:
+        self._broken = True
+        self._child.close()
+
+    def serve(self, invocation: Invocation, max_log_bytes: int, max_output_bytes: int) -> Execution:
+        started = time.monotonic()
+        log = CappedBuffer(max_log_bytes)
+        # JSON escaping can double a body; the line is refused well before it costs the worker much.
+        reader = LineReader(limit=2 * max_output_bytes + 64 * 1024)
+        assert self._child.stderr_fd is not None
+        pumped = pump(
+            self._child,
+            sinks={self._child.stdout_fd: reader.feed, self._child.stderr_fd: log.write},
+            send=encode_request(invocation),
+            deadline=started + invocation.timeout,
+            memory_kb=invocation.memory * 1024,
+            done=lambda: reader.complete,
+            close_stdin=False,
+        )
+        # stderr written before the response is in its pipe by now: it belongs to this call.
+        drain(self._child.stderr_fd, log.write, limit=max_log_bytes + 1)
+        drain(self._child.stdout_fd, reader.feed)
+
+        def ended(status: CallStatus, error: str, output: bytes = b"", extra_log: bytes = b"") -> Execution:
+            exit_code = self._child.status.code if self._child.status else None
+            stats = RunStats(
+                duration_ms=int((time.monotonic() - started) * 1000),
+                exit_code=exit_code,
+                max_rss_kb=max(pumped.peak_rss_kb, self._child.peak_rss_kb()) or None,
+            )
+            return Execution(status, output, capped_log(log, max_log_bytes) + extra_log, stats, error=error)
+
+        if pumped.stop is not Stop.DONE:
+            self.stop()
+            return ended(*_failure(pumped.stop, invocation, self._child))
+        if reader.too_long or reader.line is None:
+            self.stop()
+            return ended(CallStatus.ERROR, "function response too large")
+        try:
+            response = decode_response(reader.line)
+        except ProtocolError as exc:
+            self.stop()
+            return ended(CallStatus.ERROR, str(exc))
+        if reader.excess:
+            self.stop()
+            return ended(CallStatus.ERROR, "excess data in function response")
+        if len(response.body) > max_output_bytes:
+            return ended(CallStatus.ERROR, "function response too large")
+        if invocation.type is RouteType.ASYNC:
+            # Nobody reads an async call's response: Fn logged it, and so do we.
+            return ended(CallStatus.SUCCESS, "", extra_log=log_line(response))
+        execution = ended(CallStatus.SUCCESS, "", output=response.body)
+        return Execution(
+            execution.status,
+            execution.output,
+            execution.log,
+            execution.stats,
+            status_code=response.status_code,
+            content_type=response.content_type,
+            headers=response.headers,
+        )
+
+
+def _failure(stop: Stop, invocation: Invocation, child: Child) -> tuple[CallStatus, str]:
+    if stop is Stop.TIMEOUT:
+        return CallStatus.TIMEOUT, "Timed out"
+    if stop is Stop.MEMORY:
+        return CallStatus.ERROR, memory_error(invocation.memory)
+    status = child.finish()
+    return CallStatus.ERROR, f"container exit code {status.code}"
+
+
+class HotExecutor:
+    """Runs json-format calls on pooled processes keyed by code directory and environment."""
+
+    def __init__(self, pool: HotPool[HotProcess], max_log_bytes: int, max_output_bytes: int) -> None:
+        self._pool = pool
+        self._max_log_bytes = max_log_bytes
+        self._max_output_bytes = max_output_bytes
+
+    def execute(self, code_dir: Path, invocation: Invocation) -> Execution:
+        started = time.monotonic()
+        try:
+            command = command_for(code_dir)
+        except InvalidInputError as exc:
+            return failed_to_start(exc, started)
+        env = container_env(invocation, command.env)
+        # Same code and same environment (config, memory, app, path, type) → interchangeable processes.
+        key = (str(code_dir.resolve()), tuple(command.argv), tuple(sorted(env.items())))
+        try:
+            process = self._pool.acquire(key, lambda: HotProcess(command.argv, code_dir, env))
+        except OSError as exc:
+            return failed_to_start(exc, started)
+        try:
+            execution = process.serve(invocation, self._max_log_bytes, self._max_output_bytes)
+        except BaseException:
+            process.stop()
+            raise
+        self._pool.release(key, process, invocation.idle_timeout)
+        return execution

@@ -1,0 +1,149 @@
+"""Moving bytes between the worker and one function process, under the call's limits.
+
+One thread multiplexes the pipes with `selectors`: the request goes to stdin while stdout and
+stderr are read in chunks into capped sinks, so neither side can block the other and a function
+printing without end costs the worker only its caps. The same loop watches the deadline and
+samples the memory of the process tree.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from chalicelib.execute.process import Child
+
+CHUNK = 64 * 1024
+# The main process's own peak (VmHWM, one small read) is sampled from 2 ms on, doubling up to
+# SAMPLE_SECONDS, so that even a call of a few milliseconds reports a figure.
+FIRST_PEAK_SAMPLE_SECONDS = 0.002
+# How often the tree's RSS is sampled. Memory is enforced by sampling rather than RLIMIT_AS:
+# an address-space limit breaks runtimes that reserve large virtual ranges up front (V8 reserves
+# gigabytes, Go reserves arenas), and counts mappings that use no memory. Sampling every 50 ms
+# lets a fast allocator overshoot briefly, by what it can touch in that time.
+SAMPLE_SECONDS = 0.05
+# After the main process exits, how long its pipes may stay open (held by a child that left the
+# process group) before the call ends anyway.
+EXIT_GRACE_SECONDS = 0.2
+
+
+class Stop(Enum):
+    DONE = "done"  # the caller's condition became true
+    EXITED = "exited"  # the process ended and its output was read to the end
+    TIMEOUT = "timeout"  # the deadline passed
+    MEMORY = "memory"  # the tree's RSS went over the limit
+
+
+@dataclass(frozen=True)
+class Pumped:
+    stop: Stop
+    peak_rss_kb: int  # the highest sample of the main process's VmHWM and the tree's RSS; 0 if none
+    rss_kb: int = 0  # the sample that went over the limit, for MEMORY
+
+
+def pump(
+    child: Child,
+    *,
+    sinks: Mapping[int, Callable[[bytes], None]],
+    send: bytes,
+    deadline: float,
+    memory_kb: int,
+    done: Callable[[], bool],
+    close_stdin: bool,
+) -> Pumped:
+    """Write `send` to stdin and feed output to `sinks` until one of the Stop reasons."""
+    selector = selectors.DefaultSelector()
+    reading = set(sinks)
+    for fd in reading:
+        selector.register(fd, selectors.EVENT_READ, "read")
+    if child.pidfd is not None and not child.exited:
+        selector.register(child.pidfd, selectors.EVENT_READ, "exit")
+    pending = memoryview(send)
+    if pending and child.stdin_fd is not None:
+        selector.register(child.stdin_fd, selectors.EVENT_WRITE, "write")
+    elif close_stdin:
+        child.close_stdin()
+    peak = 0
+    peak_step = FIRST_PEAK_SAMPLE_SECONDS
+    next_peak = time.monotonic() + peak_step
+    next_sample = time.monotonic() + SAMPLE_SECONDS
+    exited_at: float | None = time.monotonic() if child.exited else None
+    try:
+        while True:
+            if done():
+                return Pumped(Stop.DONE, peak)
+            now = time.monotonic()
+            if exited_at is not None and (not reading or now >= exited_at + EXIT_GRACE_SECONDS):
+                return Pumped(Stop.EXITED, peak)
+            if now >= deadline:
+                return Pumped(Stop.TIMEOUT, peak)
+            if now >= next_peak and exited_at is None:
+                peak = max(peak, child.peak_rss_kb())
+                peak_step = min(2 * peak_step, SAMPLE_SECONDS)
+                next_peak = now + peak_step
+            if now >= next_sample and exited_at is None:
+                rss = child.tree_rss_kb()
+                peak = max(peak, rss)
+                if memory_kb and rss > memory_kb:
+                    return Pumped(Stop.MEMORY, peak, rss)
+                next_sample = now + SAMPLE_SECONDS
+            if child.pidfd is None and exited_at is None and child.has_ended():
+                child.finish()
+                exited_at = now
+            # Once the process has exited there is nothing to sample: wake for the grace period.
+            wake = min(next_sample, next_peak) if exited_at is None else exited_at + EXIT_GRACE_SECONDS
+            wait = max(0.0, min(deadline, wake) - now)
+            for key, _ in selector.select(wait):
+                fd = int(key.fd)
+                if key.data == "exit":
+                    selector.unregister(fd)
+                    # Children left in the group would keep the pipes open: they die with it.
+                    child.finish()
+                    exited_at = time.monotonic()
+                elif key.data == "write":
+                    pending = _write_some(fd, pending)
+                    if not pending:
+                        selector.unregister(fd)
+                        if close_stdin:
+                            child.close_stdin()
+                else:
+                    try:
+                        data = os.read(fd, CHUNK)
+                    except BlockingIOError:
+                        continue
+                    if data:
+                        sinks[fd](data)
+                    else:
+                        selector.unregister(fd)
+                        reading.discard(fd)
+    finally:
+        selector.close()
+
+
+def drain(fd: int, sink: Callable[[bytes], None], limit: int = 1 << 20) -> None:
+    """Read what is already in the pipe, without waiting (at most `limit` bytes)."""
+    taken = 0
+    while taken < limit:
+        try:
+            data = os.read(fd, CHUNK)
+        except (BlockingIOError, OSError):
+            return
+        if not data:
+            return
+        taken += len(data)
+        sink(data)
+
+
+def _write_some(fd: int, pending: memoryview) -> memoryview:
+    try:
+        written = os.write(fd, pending[:CHUNK])
+    except BlockingIOError:
+        return pending
+    except (BrokenPipeError, OSError):
+        # The function closed stdin or exited without reading all of it: that is its right.
+        return memoryview(b"")
+    return pending[written:]

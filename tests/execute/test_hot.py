@@ -1,0 +1,208 @@
+"""The json format: one process serves many calls, and a misbehaving one is replaced."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from chalicelib.execute.executor import Executor
+from chalicelib.models import CallStatus, RouteFormat, RouteType
+from tests.execute.support import hot_python_function, invocation, running
+
+HOT = {"format": RouteFormat.JSON}
+
+PID_OR_MISBEHAVE = """
+def handle(request):
+    body = request["body"]
+    if body == "crash":
+        os._exit(3)
+    if body == "garbage":
+        sys.stdout.write("this is not json\\n")
+        sys.stdout.flush()
+        return answer("unreachable")
+    if body == "twice":
+        sys.stdout.write(json.dumps(answer("one")) + "\\n")
+    if body in {"sleep", "hang"}:
+        import time
+        time.sleep(0.5 if body == "sleep" else 60)
+    return answer(str(os.getpid()))
+"""
+
+
+def call(executor: Executor, function: Path, body: bytes = b"", **changes: object) -> tuple[CallStatus, str]:
+    execution = executor.execute(function, invocation(body=body, **HOT, **changes))
+    return execution.status, execution.error or execution.output.decode()
+
+
+def test_one_hot_process_serves_a_hundred_sequential_calls(tmp_path: Path, executor: Executor) -> None:
+    function = hot_python_function(tmp_path / "f", PID_OR_MISBEHAVE)
+
+    answers = [call(executor, function) for _ in range(100)]
+
+    assert {status for status, _ in answers} == {CallStatus.SUCCESS}
+    assert len({pid for _, pid in answers}) == 1
+
+
+def test_a_crash_fails_only_its_own_call_and_the_process_is_replaced(
+    tmp_path: Path, executor: Executor
+) -> None:
+    function = hot_python_function(tmp_path / "f", PID_OR_MISBEHAVE)
+    _, first_pid = call(executor, function)
+
+    crashed = call(executor, function, b"crash")
+    after = call(executor, function)
+
+    assert crashed == (CallStatus.ERROR, "container exit code 3")
+    assert after[0] is CallStatus.SUCCESS
+    assert after[1] != first_pid
+    assert not running(int(first_pid))
+
+
+def test_an_answer_that_is_not_json_fails_the_call_and_replaces_the_process(
+    tmp_path: Path, executor: Executor
+) -> None:
+    function = hot_python_function(tmp_path / "f", PID_OR_MISBEHAVE)
+    _, first_pid = call(executor, function)
+
+    status, error = call(executor, function, b"garbage")
+    after = call(executor, function)
+
+    assert status is CallStatus.ERROR
+    assert error.startswith("invalid json response from function")
+    assert after[0] is CallStatus.SUCCESS and after[1] != first_pid
+
+
+def test_output_beyond_the_one_answer_fails_the_call_and_replaces_the_process(
+    tmp_path: Path, executor: Executor
+) -> None:
+    function = hot_python_function(tmp_path / "f", PID_OR_MISBEHAVE)
+    _, first_pid = call(executor, function)
+
+    status, error = call(executor, function, b"twice")
+    after = call(executor, function)
+
+    assert (status, error) == (CallStatus.ERROR, "excess data in function response")
+    assert after[0] is CallStatus.SUCCESS and after[1] != first_pid
+
+
+def test_an_idle_process_exits_after_its_idle_timeout(tmp_path: Path, executor: Executor) -> None:
+    function = hot_python_function(tmp_path / "f", PID_OR_MISBEHAVE)
+    _, pid = call(executor, function, idle_timeout=1)
+    assert running(int(pid))
+
+    give_up = time.monotonic() + 10
+    while running(int(pid)) and time.monotonic() < give_up:
+        time.sleep(0.1)
+
+    assert not running(int(pid))
+    assert executor.pool.idle_count() == 0
+
+
+def test_a_timed_out_process_is_killed_and_replaced(tmp_path: Path, executor: Executor) -> None:
+    function = hot_python_function(tmp_path / "f", PID_OR_MISBEHAVE)
+    _, first_pid = call(executor, function)
+
+    timed_out = call(executor, function, b"hang", timeout=1)
+    after = call(executor, function)
+
+    assert timed_out == (CallStatus.TIMEOUT, "Timed out")
+    assert not running(int(first_pid))
+    assert after[0] is CallStatus.SUCCESS and after[1] != first_pid
+
+
+def test_concurrent_calls_never_share_a_process(tmp_path: Path, executor: Executor) -> None:
+    function = hot_python_function(tmp_path / "f", PID_OR_MISBEHAVE)
+
+    with ThreadPoolExecutor(max_workers=4) as threads:
+        answers = list(threads.map(lambda _: call(executor, function, b"sleep"), range(4)))
+
+    assert {status for status, _ in answers} == {CallStatus.SUCCESS}
+    assert len({pid for _, pid in answers}) == 4
+    assert executor.pool.idle_count() == 4
+
+
+def test_different_config_gets_a_different_process(tmp_path: Path, executor: Executor) -> None:
+    function = hot_python_function(tmp_path / "f", PID_OR_MISBEHAVE)
+
+    _, one = call(executor, function, config={"GREETING": "hi"})
+    _, other = call(executor, function, config={"GREETING": "hello"})
+
+    assert one != other
+
+
+def test_the_request_carries_the_call_and_its_headers(tmp_path: Path, executor: Executor) -> None:
+    function = hot_python_function(
+        tmp_path / "f",
+        """
+        def handle(request):
+            return answer(json.dumps(request))
+        """,
+    )
+    headers = {"Content-Type": ["application/json"], "x-trace": ["a", "b"]}
+
+    execution = executor.execute(function, invocation(body=b'{"a": 1}', headers=headers, **HOT))
+    request = json.loads(execution.output)
+
+    assert request["call_id"] == "01JEXAMPLE0000000000000000"
+    assert request["body"] == '{"a": 1}'
+    assert request["content_type"] == "application/json"
+    assert request["deadline"].endswith("Z")
+    assert request["protocol"] == {
+        "type": "http",
+        "method": "POST",
+        "request_url": "http://localhost:8080/r/myapp/hello",
+        "headers": {"Content-Type": ["application/json"], "X-Trace": ["a", "b"]},
+    }
+
+
+def test_the_answer_sets_status_headers_and_content_type(tmp_path: Path, executor: Executor) -> None:
+    function = hot_python_function(
+        tmp_path / "f",
+        """
+        def handle(request):
+            sys.stderr.write("handled\\n")
+            sys.stderr.flush()
+            return {"body": "<p>hi</p>", "content_type": "text/html",
+                    "protocol": {"status_code": 201, "headers": {"X-Id": ["7"]}}}
+        """,
+    )
+
+    execution = executor.execute(function, invocation(**HOT))
+
+    assert execution.status is CallStatus.SUCCESS
+    assert (execution.output, execution.content_type) == (b"<p>hi</p>", "text/html")
+    assert (execution.status_code, execution.headers) == (201, {"X-Id": ["7"]})
+    assert execution.log == b"handled\n"
+
+
+def test_an_async_call_logs_the_answer_as_fn_did(tmp_path: Path, executor: Executor) -> None:
+    function = hot_python_function(
+        tmp_path / "f",
+        """
+        def handle(request):
+            return {"body": "done", "content_type": "text/plain"}
+        """,
+    )
+
+    execution = executor.execute(function, invocation(type=RouteType.ASYNC, **HOT))
+
+    assert execution.status is CallStatus.SUCCESS
+    assert execution.output == b""
+    assert json.loads(execution.log) == {
+        "body": "done",
+        "content_type": "text/plain",
+        "protocol": {"status_code": 200},
+    }
+
+
+def test_a_hot_function_that_cannot_start_fails_the_call_without_raising(
+    tmp_path: Path, executor: Executor
+) -> None:
+    (tmp_path / "func.yaml").write_text("name: f\nruntime: go\nformat: json\n")
+
+    status, error = call(executor, tmp_path)
+
+    assert status is CallStatus.ERROR
+    assert error.startswith("function failed to start:")
