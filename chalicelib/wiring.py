@@ -15,7 +15,7 @@ from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.dynamodb import DynamoStore
 from chalicelib.aws.s3 import S3Blobs
 from chalicelib.aws.sqs import SqsCallQueue
-from chalicelib.execute.cold import ColdExecutor
+from chalicelib.execute.executor import Executor
 from chalicelib.ids import utcnow
 from chalicelib.ports import FunctionExecutor
 from chalicelib.runner import CallRunner
@@ -49,7 +49,7 @@ def build(
         payloads=blobs,
         logs=blobs,
         queue=queue,
-        executor=executor or ColdExecutor(settings.max_log_bytes),
+        executor=executor or Executor(settings.max_log_bytes),
         clock=clock,
     )
     service = Service(

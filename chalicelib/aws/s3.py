@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import AwsClients
-from chalicelib.bundles import DIGEST_PREFIX, extract_bundle
+from chalicelib.bundles import DIGEST_PREFIX
 from chalicelib.errors import NotFoundError
+from chalicelib.execute.cache import BundleCache
 
 LOGS = "logs/"
 PAYLOADS = "payloads/"
@@ -97,23 +96,12 @@ class S3Blobs:
         return True
 
     def fetch_bundle(self, digest: str) -> Path:
-        """Extract once per digest into the cache; concurrent fetchers race on an atomic rename."""
-        target = self._cache_dir / "bundles" / digest.removeprefix(DIGEST_PREFIX)
-        if target.is_dir():
-            return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        data = self._get(self._bundle_key(digest))
-        staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
-        try:
-            extract_bundle(data, staging)
-            os.rename(staging, target)
-        except OSError:
-            # Another fetcher won the rename: its copy is identical (same digest).
-            if not target.is_dir():
-                raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return target
+        """Extracted once per digest per worker; the cache checks the bytes against the digest."""
+        return self._bundle_cache.path_for(digest, lambda: self._get(self._bundle_key(digest)))
+
+    @cached_property
+    def _bundle_cache(self) -> BundleCache:
+        return BundleCache(self._cache_dir / "bundles")
 
     @staticmethod
     def _bundle_key(digest: str) -> str:

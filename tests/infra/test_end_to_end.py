@@ -50,7 +50,8 @@ def infra_stack(
     def record(**kwargs: Any) -> None:
         operations.append(f"{kwargs['model'].service_model.endpoint_prefix}:{kwargs['model'].name}")
 
-    for client in (components.clients.dynamodb, components.clients.s3, components.clients.sqs):
+    clients: list[Any] = [components.clients.dynamodb, components.clients.s3, components.clients.sqs]
+    for client in clients:
         client.meta.events.register("before-call", record)
     wiring.install(components)
     try:
