@@ -21,6 +21,7 @@ import socket
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,6 +81,10 @@ def configure_logging() -> None:
     # One line per request to the embedded AWS would drown the API's own request log.
     for noisy in ("werkzeug", "botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # moto's CloudFormation names every template resource it only records (bucket policies and
+    # the like); they do not change what the local stack does.
+    logging.getLogger("moto").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"moto\.")
 
 
 def bind_api(host: str, port: int) -> Any:

@@ -65,3 +65,10 @@ def test_chalice_local_and_fn_worker_run_the_tutorial_against_any_endpoint(
         assert worker.stop() == 0, worker.output
         api.stop()
     assert "batch of 1, 0 to redeliver" in worker.output
+
+
+def test_fn_worker_without_a_queue_says_what_to_set_and_exits_1(tmp_path: Path) -> None:
+    worker = Process([PYTHON, "-m", "chalicelib.local.worker_main"], process_env(), cwd=tmp_path)
+    assert worker.popen.wait(30) == 1
+    worker.stop()
+    assert "ERROR: FNQ_CALLS_QUEUE_URL is not set" in worker.output

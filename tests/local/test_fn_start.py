@@ -83,3 +83,14 @@ def test_sigterm_stops_everything_with_exit_status_0_and_no_worker_left() -> Non
     assert time.monotonic() - began < 15
     assert not alive(worker)
     assert started.output.splitlines()[-1] == "Stopped"
+
+
+def test_a_worker_whose_fn_start_was_killed_does_not_outlive_it() -> None:
+    started = FnStart(free_port()).ready()
+    worker = started.worker_pid
+    started.popen.kill()
+    started.popen.wait(10)
+    deadline = time.monotonic() + 10
+    while alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(worker), started.output
