@@ -98,7 +98,7 @@ def bind_api(host: str, port: int) -> Any:
     try:
         return create_local_server(app, config, host, port)
     except OSError as exc:
-        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+        if exc.errno == errno.EADDRINUSE:
             raise PortInUseError(str(exc)) from exc
         raise
 
@@ -136,6 +136,9 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
         api = bind_api(options.host, options.port)
     except PortInUseError as exc:
         return refuse(options.port, "--port", exc)
+    except OSError as exc:  # e.g. a privileged port, or an address this host does not have
+        print(f"ERROR: cannot listen on {options.host}:{options.port} ({exc})", file=sys.stderr, flush=True)
+        return 1
     try:
         if options.aws_port:
             check_port_free(LOOPBACK, options.aws_port)
