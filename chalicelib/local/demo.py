@@ -130,9 +130,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fnq-demo-") as tmp:
         work = Path(tmp)
         stack_log = work / "fn-start.log"
-        print(
-            f"$ fn start --port {port} &   (output in {stack_log.name}, shown if the demo fails)", flush=True
-        )
+        # `python -m chalicelib.local` is `fn start`, without depending on how the CLI registers it.
+        print(f"$ fn start --port {port} &   (its output is shown if the demo fails)", flush=True)
         with open(stack_log, "wb") as log_file:
             stack = subprocess.Popen(
                 [sys.executable, "-m", "chalicelib.local", "--port", str(port)],
