@@ -1,0 +1,52 @@
+"""`fn start` and `fn worker`: the local stack and the worker, as click commands.
+
+Thin on purpose: the work is in chalicelib.local, imported only when a command runs, so listing
+`fn --help` never loads moto or Chalice. Register with `main.add_command(start)` and
+`main.add_command(worker)` (or lazily: `chalicelib.cli.start:start`, `chalicelib.cli.start:worker`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command()
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="API port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the API listens on.")
+@click.option(
+    "--aws-port",
+    default=0,
+    type=click.IntRange(0, 65535),
+    help="Port of the embedded AWS endpoint (moto server) on 127.0.0.1; default: any free port.",
+)
+@click.option(
+    "--pollers", default=2, show_default=True, type=click.IntRange(1, 16), help="Worker poller threads."
+)
+def start(port: int, host: str, aws_port: int, pollers: int) -> None:
+    """Run fnq locally: embedded AWS, the API on http://localhost:PORT and a supervised worker.
+
+    Runs in the foreground until Ctrl-C (or SIGTERM); the embedded AWS state lives as long as it.
+    """
+    from chalicelib.local.stack import StartOptions, configure_logging, run
+
+    configure_logging()
+    sys.exit(run(StartOptions(port=port, host=host, aws_port=aws_port, pollers=pollers)))
+
+
+@click.command()
+@click.option(
+    "--pollers", default=2, show_default=True, type=click.IntRange(1, 16), help="Calls-queue poller threads."
+)
+@click.option("--parent-pid", type=int, default=None, hidden=True, help="Exit when this process is gone.")
+def worker(pollers: int, parent_pid: int | None) -> None:
+    """Run the worker: poll the calls queue (and the DLQ) and run calls, as Lambda's event source would.
+
+    Reads AWS_ENDPOINT_URL (moto server, LocalStack; unset for AWS), the region and credentials, and
+    FNQ_CALLS_QUEUE_URL, FNQ_DEAD_LETTER_QUEUE_URL, FNQ_TABLE, FNQ_BUCKET from the environment.
+    """
+    from chalicelib.local.worker_main import configure_logging, run_worker
+
+    configure_logging()
+    sys.exit(run_worker(pollers=pollers, parent_pid=parent_pid))

@@ -1,0 +1,145 @@
+"""Lambda's SQS event source mapping, emulated around the handler Lambda would run.
+
+What the emulation keeps from the real thing (and why it matters to fnq):
+* long-poll receives of up to 10 messages, delivered as one Lambda-shaped event built from the real
+  `receive_message` output (unique message ids and receipt handles, Lambda's attribute names);
+* the queue's own visibility timeout: a message not deleted comes back after it, and the queue's
+  redrive policy moves it to the dead-letter queue after maxReceiveCount receives;
+* ReportBatchItemFailures: after the handler returns, every record not listed in
+  `batchItemFailures` is deleted; a handler that raises, or answers an identifier that is empty or
+  not in the batch, fails the whole batch (nothing is deleted), as Lambda documents.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], Any]
+
+MAX_BATCH = 10
+# Short enough that a stop request is noticed within about a second; long enough that an idle
+# poller costs one request a second.
+WAIT_SECONDS = 1
+RETRY_PAUSE_SECONDS = 1.0
+
+
+def lambda_event(messages: list[MessageTypeDef], queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda hands an SQS-triggered function for these received messages."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m.get("Body", ""),
+                "attributes": dict(m.get("Attributes", {})),
+                "messageAttributes": dict(m.get("MessageAttributes", {})),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
+
+
+def records_to_delete(event: Mapping[str, Any], response: Any) -> list[Mapping[str, Any]]:
+    """The records Lambda deletes after the handler answered `response` (partial batch failures)."""
+    records: list[Mapping[str, Any]] = list(event["Records"])
+    failures = response.get("batchItemFailures") if isinstance(response, Mapping) else None
+    if not failures:
+        return records
+    ids = {r["messageId"] for r in records}
+    failed = set()
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, Mapping) else None
+        if not identifier or identifier not in ids:
+            log.error("handler reported an unknown item %r: the whole batch fails", identifier)
+            return []
+        failed.add(identifier)
+    return [r for r in records if r["messageId"] not in failed]
+
+
+class SqsEventSource:
+    """One poller: receive a batch, run the handler, delete what succeeded; repeat until stopped."""
+
+    def __init__(
+        self,
+        sqs: SQSClient,
+        queue_url: str,
+        handler: Handler,
+        region: str,
+        batch_size: int = MAX_BATCH,
+        wait_seconds: int = WAIT_SECONDS,
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._handler = handler
+        self._region = region
+        self._batch_size = max(1, min(batch_size, MAX_BATCH))
+        self._wait_seconds = wait_seconds
+        self._queue_arn: str | None = None
+
+    @property
+    def queue_url(self) -> str:
+        return self._queue_url
+
+    def poll_once(self) -> int:
+        """One receive and, if it brought messages, one handler invocation. Answers the batch size."""
+        messages = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=self._batch_size,
+            WaitTimeSeconds=self._wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        event = lambda_event(messages, self._arn(), self._region)
+        try:
+            response = self._handler(event)
+        except Exception:
+            # A function error: Lambda deletes nothing; every message returns after its visibility.
+            log.exception("handler failed on a batch of %d from %s", len(messages), self._queue_url)
+            return len(messages)
+        done = records_to_delete(event, response)
+        self._delete(done)
+        log.info("%s: batch of %d, %d to redeliver", self._name(), len(messages), len(messages) - len(done))
+        return len(messages)
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until `stop` is set. Errors from the endpoint are logged and retried, never fatal."""
+        while not stop.is_set():
+            try:
+                self.poll_once()
+            except Exception as exc:
+                log.warning("polling %s failed (%s); retrying", self._queue_url, exc)
+                stop.wait(RETRY_PAUSE_SECONDS)
+
+    def _name(self) -> str:
+        return self._queue_url.rsplit("/", 1)[-1]
+
+    def _arn(self) -> str:
+        if self._queue_arn is None:
+            attributes = self._sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])
+            self._queue_arn = attributes["Attributes"]["QueueArn"]
+        return self._queue_arn
+
+    def _delete(self, records: list[Mapping[str, Any]]) -> None:
+        if not records:
+            return
+        entries = [{"Id": str(i), "ReceiptHandle": str(r["receiptHandle"])} for i, r in enumerate(records)]
+        reply = self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=entries)  # type: ignore[arg-type]
+        for failed in reply.get("Failed", []):
+            # The message comes back after its visibility timeout; the runner's claim makes the
+            # second delivery a no-op for a call that already finished.
+            log.warning("could not delete message %s: %s", failed.get("Id"), failed.get("Message"))

@@ -1,0 +1,74 @@
+"""`chalice local` + `fn worker` against an endpoint of the user's choosing (here: moto server)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chalicelib.local.provision import provision
+from tests.local.support import PYTHON, REPO, Http, Process, free_port, process_env
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def moto_server() -> Iterator[str]:
+    """A standalone moto server, as a user would start one: `python -m moto.server -p PORT`."""
+    port = free_port()
+    server = Process([PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], process_env())
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def test_chalice_local_and_fn_worker_run_the_tutorial_against_any_endpoint(
+    moto_server: str, tmp_path: Path
+) -> None:
+    env = process_env(
+        {
+            "AWS_ENDPOINT_URL": moto_server,
+            "AWS_ACCESS_KEY_ID": "fnq",
+            "AWS_SECRET_ACCESS_KEY": "fnq",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "FNQ_CACHE_DIR": str(tmp_path / "cache"),
+            **provision(moto_server),
+        }
+    )
+    port = free_port()
+    chalice = str(Path(PYTHON).parent / "chalice")
+    api = Process([chalice, "local", "--no-autoreload", "--port", str(port)], env, cwd=REPO)
+    worker = Process([PYTHON, "-m", "chalicelib.local.worker_main"], env, cwd=tmp_path)
+    try:
+        http = Http(f"http://localhost:{port}")
+        http.wait_until_up()
+        http.deploy(tmp_path, "myapp", "hello", "async")
+        http.async_call_succeeds("myapp", "hello")
+    finally:
+        assert worker.stop() == 0, worker.output
+        api.stop()
+    assert "batch of 1, 0 to redeliver" in worker.output
+
+
+def test_fn_worker_without_a_queue_says_what_to_set_and_exits_1(tmp_path: Path) -> None:
+    worker = Process([PYTHON, "-m", "chalicelib.local.worker_main"], process_env(), cwd=tmp_path)
+    assert worker.popen.wait(30) == 1
+    worker.stop()
+    assert "ERROR: FNQ_CALLS_QUEUE_URL is not set" in worker.output

@@ -1,0 +1,96 @@
+"""`fn start` as a user runs it: a real subprocess, a real port, plain HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.local.support import PYTHON, REPO, FnStart, Http, Process, alive, free_port, process_env
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[FnStart]:
+    started = FnStart(free_port())
+    try:
+        yield started.ready()
+    finally:
+        started.stop()
+
+
+def test_an_async_call_runs_on_the_embedded_stack_and_logs_hello_world(
+    stack: FnStart, tmp_path: Path
+) -> None:
+    http = Http(stack.url)
+    http.deploy(tmp_path, "myapp", "hello", "async")
+    http.async_call_succeeds("myapp", "hello")
+
+
+def test_a_sync_call_answers_the_functions_output(stack: FnStart, tmp_path: Path) -> None:
+    http = Http(stack.url)
+    http.deploy(tmp_path, "myapp", "hellosync", "sync")
+    status, headers, body = http.call("myapp", "hellosync", b'{"name":"Ada"}')
+    assert status == 200, body
+    assert json.loads(body) == {"message": "Hello Ada"}
+    call = http.wait_for_call("myapp", headers["Fn_call_id"])
+    assert call["status"] == "success"
+
+
+def test_the_banner_says_where_everything_is(stack: FnStart) -> None:
+    banner = stack.output
+    assert f"API          {stack.url}" in banner
+    assert "AWS endpoint http://127.0.0.1:" in banner
+    for name in ("table", "bucket", "calls queue", "dead letters", "worker"):
+        assert f"  {name} " in banner
+
+
+def test_a_killed_worker_is_restarted_and_the_embedded_state_survives(stack: FnStart, tmp_path: Path) -> None:
+    http = Http(stack.url)
+    http.deploy(tmp_path, "survivor", "hello", "async")  # state created before the kill
+    first = stack.worker_pid
+    seen = len(stack.lines)
+    os.kill(first, signal.SIGKILL)
+    restarted = int(stack.wait_for(r"worker restarted: pid (\d+)", timeout=15, after=seen)[1])
+    assert restarted != first and alive(restarted) and not alive(first)
+    http.async_call_succeeds("survivor", "hello")
+
+
+def test_a_busy_port_is_refused_with_a_clear_message_and_exit_status_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = Process([PYTHON, "-m", "chalicelib.local", "--port", str(port)], process_env(), cwd=REPO)
+        assert refused.popen.wait(30) == 1
+        refused.stop()
+    assert f"ERROR: port {port} is in use" in refused.output
+
+
+def test_sigterm_stops_everything_with_exit_status_0_and_no_worker_left() -> None:
+    started = FnStart(free_port()).ready()
+    worker = started.worker_pid
+    assert alive(worker)
+    began = time.monotonic()
+    assert started.stop(timeout=25) == 0, started.output
+    assert time.monotonic() - began < 15
+    assert not alive(worker)
+    assert started.output.splitlines()[-1] == "Stopped"
+
+
+def test_a_worker_whose_fn_start_was_killed_does_not_outlive_it() -> None:
+    started = FnStart(free_port()).ready()
+    worker = started.worker_pid
+    started.popen.kill()
+    started.popen.wait(10)
+    deadline = time.monotonic() + 10
+    while alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(worker), started.output
