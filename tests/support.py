@@ -2,83 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import boto3
 
 from chalicelib.bundles import digest_of, make_bundle
+from chalicelib.local.resources import create_local_resources
 from chalicelib.settings import Settings
 
 REGION = "us-east-1"
 
 
-def create_resources(tmp_path: Path, suffix: str = "") -> Settings:
-    """The table, bucket and queues fnq uses, named per test (fresh queues: PurgeQueue is rate-limited)."""
-    ddb = boto3.client("dynamodb", region_name=REGION)
-    table = f"fnq{suffix}"
-    keys = ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"]
-    projection = {
-        "ProjectionType": "INCLUDE",
-        "NonKeyAttributes": [
-            "id",
-            "app_name",
-            "path",
-            "type",
-            "status",
-            "created_at",
-            "started_at",
-            "completed_at",
-            "error",
-            "attempt",
-            "stats",
-            "attempts",
-            "name",
-            "config",
-            "annotations",
-            "updated_at",
-        ],
-    }
-    indexes: Any = [
-        {
-            "IndexName": name,
-            "KeySchema": [
-                {"AttributeName": f"{name}pk", "KeyType": "HASH"},
-                {"AttributeName": f"{name}sk", "KeyType": "RANGE"},
-            ],
-            "Projection": projection,
-        }
-        for name in ("gsi1", "gsi2")
-    ]
-    ddb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=indexes,
-    )
-    bucket = f"fnq-data{suffix}"
-    boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
-    sqs = boto3.client("sqs", region_name=REGION)
-    dlq = sqs.create_queue(QueueName=f"fnq-calls-dlq{suffix}")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue = sqs.create_queue(
-        QueueName=f"fnq-calls{suffix}",
-        Attributes={
-            "VisibilityTimeout": "30",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
-        },
-    )["QueueUrl"]
-    return Settings(
-        table=table,
-        bucket=bucket,
-        calls_queue_url=queue,
-        dead_letter_queue_url=dlq,
-        region=REGION,
+def create_resources(tmp_path: Path) -> Settings:
+    """fnq's table, bucket and queues on moto, from infra/ through CloudFormation, as fn start makes them."""
+    env = create_local_resources(None, REGION, visibility_timeout=30)
+    return replace(
+        Settings.from_env({**env, "AWS_DEFAULT_REGION": REGION}),
         cache_dir=tmp_path / "cache",
-        route_cache_seconds=5.0,
         lease_grace_seconds=5,
     )
 

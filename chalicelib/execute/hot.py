@@ -18,7 +18,7 @@ from chalicelib.execute.environment import container_env
 from chalicelib.execute.outcome import failed_to_start, memory_error
 from chalicelib.execute.pool import HotPool
 from chalicelib.execute.process import Child
-from chalicelib.execute.protocol import ProtocolError, decode_response, encode_request, log_line
+from chalicelib.execute.protocol import ProtocolError, decode_response, encode_request
 from chalicelib.execute.pump import Stop, drain, pump
 from chalicelib.models import CallStatus, RouteType, RunStats
 from chalicelib.ports import Execution, Invocation
@@ -125,8 +125,10 @@ class HotProcess:
         if len(response.body) > max_output_bytes:
             return ended(CallStatus.ERROR, "function response too large")
         if invocation.type is RouteType.ASYNC:
-            # Nobody reads an async call's response: Fn logged it, and so do we.
-            return ended(CallStatus.SUCCESS, "", extra_log=log_line(response))
+            # Nobody reads an async call's response, so it goes to the log after stderr. Fn logged
+            # its JSON envelope; fnq logs the body, as the async tutorial shows
+            # (`fn logs get` → {"message":"Hello World"}), and keeps it as the output too.
+            return ended(CallStatus.SUCCESS, "", output=response.body, extra_log=response.body)
         execution = ended(CallStatus.SUCCESS, "", output=response.body)
         return Execution(
             execution.status,

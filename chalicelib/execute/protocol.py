@@ -80,19 +80,6 @@ def decode_response(line: bytes) -> JsonResponse:
     )
 
 
-def log_line(response: JsonResponse) -> bytes:
-    """How an async call's log shows the response: Fn re-encoded it (fn-api.md §2.1)."""
-    protocol: dict[str, Any] = {"status_code": response.status_code}
-    if response.headers:
-        protocol["headers"] = response.headers
-    record = {
-        "body": response.body.decode(),
-        "content_type": response.content_type,
-        "protocol": protocol,
-    }
-    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
-
-
 def _headers(raw: Any) -> dict[str, list[str]]:
     if not isinstance(raw, dict):
         raise ProtocolError("invalid json response from function: headers is not an object")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import WaiterError
@@ -38,19 +38,31 @@ class LocalStackError(RuntimeError):
 
 
 def create_local_resources(
-    endpoint_url: str, region: str = "us-east-1", stack_name: str = "fnq-local"
+    endpoint_url: str | None,
+    region: str = "us-east-1",
+    stack_name: str = "fnq-local",
+    visibility_timeout: int | None = None,
 ) -> dict[str, str]:
     """Deploy infra/resources.yaml to `endpoint_url` and return the FNQ_* environment for it.
 
     Idempotent: if the stack already exists, its outputs are returned and nothing is created.
+    `endpoint_url` None means boto3's own resolution (the tests' in-process moto).
+    `visibility_timeout` overrides the calls queue's (the template's default is for AWS).
     """
+    parameters: Any = (
+        [{"ParameterKey": "CallsVisibilityTimeout", "ParameterValue": str(visibility_timeout)}]
+        if visibility_timeout
+        else []
+    )
     session = _session(region)
     cfn: CloudFormationClient = session.client("cloudformation", endpoint_url=endpoint_url)
     stack = _find_stack(cfn, stack_name)
     if stack is None:
         # Another process starting at the same moment may win the race; its stack will do.
         with contextlib.suppress(cfn.exceptions.AlreadyExistsException):
-            cfn.create_stack(StackName=stack_name, TemplateBody=RESOURCES_TEMPLATE.read_text())
+            cfn.create_stack(
+                StackName=stack_name, TemplateBody=RESOURCES_TEMPLATE.read_text(), Parameters=parameters
+            )
         stack = _find_stack(cfn, stack_name)
     if stack is not None and stack["StackStatus"] == "CREATE_IN_PROGRESS":
         # A failed creation is reported below, with CloudFormation's reason.
@@ -90,7 +102,7 @@ def _find_stack(cfn: CloudFormationClient, stack_name: str) -> StackTypeDef | No
     return stacks[0] if stacks else None
 
 
-def _enable_ttl(session: boto3.session.Session, endpoint_url: str, table: str) -> None:
+def _enable_ttl(session: boto3.session.Session, endpoint_url: str | None, table: str) -> None:
     # moto's CloudFormation ignores TimeToLiveSpecification. Enabling TTL twice is an error in
     # DynamoDB, so look first: this runs again each time an existing stack is reused.
     dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)

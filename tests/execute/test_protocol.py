@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chalicelib.execute.protocol import ProtocolError, decode_response, encode_request, log_line
+from chalicelib.execute.protocol import ProtocolError, decode_response, encode_request
 from tests.execute.support import invocation
 
 
@@ -38,7 +38,6 @@ def test_a_lone_surrogate_in_the_body_does_not_break_anything() -> None:
     response = decode_response(b'{"body": "a\\ud800b"}')
 
     assert response.body == "a\ufffdb".encode()
-    assert json.loads(log_line(response))["body"] == "a\ufffdb"
 
 
 @pytest.mark.parametrize(
