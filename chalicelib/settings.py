@@ -19,6 +19,7 @@ ENV_ROUTE_CACHE_SECONDS = "FNQ_ROUTE_CACHE_SECONDS"
 ENV_CALL_SHARDS = "FNQ_CALL_SHARDS"
 ENV_LEASE_GRACE_SECONDS = "FNQ_LEASE_GRACE_SECONDS"
 ENV_CALL_RETENTION_DAYS = "FNQ_CALL_RETENTION_DAYS"
+ENV_AWS_MAX_ATTEMPTS = "FNQ_AWS_MAX_ATTEMPTS"
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 ENV_REGION = "AWS_DEFAULT_REGION"
 
@@ -51,6 +52,8 @@ class Settings:
     # A lease lasts the function's timeout plus this margin for fetching code and recording.
     lease_grace_seconds: int = 60
     call_retention_days: int = 30
+    # Attempts per AWS request (botocore standard mode: throttling and transient faults, backoff).
+    aws_max_attempts: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -71,4 +74,5 @@ class Settings:
             call_shards=max(1, int(env.get(ENV_CALL_SHARDS, base.call_shards))),
             lease_grace_seconds=int(env.get(ENV_LEASE_GRACE_SECONDS, base.lease_grace_seconds)),
             call_retention_days=int(env.get(ENV_CALL_RETENTION_DAYS, base.call_retention_days)),
+            aws_max_attempts=max(1, int(env.get(ENV_AWS_MAX_ATTEMPTS, base.aws_max_attempts))),
         )

@@ -39,7 +39,7 @@ def build(
     executor: FunctionExecutor | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Components:
-    clients = AwsClients(settings.region, settings.endpoint_url)
+    clients = AwsClients(settings.region, settings.endpoint_url, settings.aws_max_attempts)
     store = DynamoStore(clients, settings.table, settings.call_shards, settings.call_retention_days)
     blobs = S3Blobs(clients, settings.bucket, settings.cache_dir)
     queue = SqsCallQueue(clients, settings.calls_queue_url)

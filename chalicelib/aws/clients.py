@@ -13,19 +13,22 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-# Standard mode retries throttling and transient faults with backoff; a call that still fails
-# surfaces as an error the worker turns into a redelivery, so nothing is lost.
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
-
 
 class AwsClients:
-    def __init__(self, region: str, endpoint_url: str | None = None) -> None:
+    def __init__(self, region: str, endpoint_url: str | None = None, max_attempts: int = 5) -> None:
         self._region = region
         self._endpoint_url = endpoint_url
+        # Standard mode retries throttling and transient faults with backoff; a call that still
+        # fails surfaces as an error the worker turns into a redelivery, so nothing is lost.
+        self._config = Config(
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
+            connect_timeout=5,
+            read_timeout=30,
+        )
 
     def _client(self, service: str) -> Any:
         session = boto3.session.Session(region_name=self._region)
-        return session.client(service, endpoint_url=self._endpoint_url, config=_CONFIG)  # type: ignore[call-overload]
+        return session.client(service, endpoint_url=self._endpoint_url, config=self._config)  # type: ignore[call-overload]
 
     @cached_property
     def dynamodb(self) -> DynamoDBClient:
