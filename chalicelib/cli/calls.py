@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 from typing import Any
 
 import click
@@ -108,7 +109,7 @@ class _Spinner:
             factory.sleep(seconds)
             return
         while seconds > 0:
-            click.echo(f"\r{next(self.frames)} {text}\x1b[K", err=True, nl=False)
+            self._write(f"\r{next(self.frames)} {text}\x1b[K")
             self.shown = True
             step = min(SPINNER_TICK_SECONDS, seconds)
             factory.sleep(step)
@@ -116,8 +117,15 @@ class _Spinner:
 
     def clear(self) -> None:
         if self.shown:
-            click.echo("\r\x1b[K", err=True, nl=False)
+            self._write("\r\x1b[K")
             self.shown = False
+
+    @staticmethod
+    def _write(text: str) -> None:
+        # Straight to the stream: click.echo would strip the erase-line code when it cannot tell
+        # the stream is a terminal, and we only get here once we know it is one.
+        sys.stderr.write(text)
+        sys.stderr.flush()
 
 
 calls.add_alias("g", "get")

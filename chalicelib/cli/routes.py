@@ -86,17 +86,17 @@ def list_routes(factory: CliFactory, app: str, cursor: str, limit: int) -> None:
 @routes.command("create")
 @click.argument("app")
 @click.argument("path")
-@click.argument("image", required=False, default="")
+@click.argument("image_arg", metavar="[IMAGE]", required=False, default="")
 @_route_options
 @pass_factory
-def create_route(factory: CliFactory, /, app: str, path: str, image: str, **flags: Any) -> None:
+def create_route(factory: CliFactory, /, app: str, path: str, image_arg: str, **flags: Any) -> None:
     """create a route in an app
 
     Fn required IMAGE to look like owner/name:tag because it pulled it from a registry; fnq runs
     the bundle `fn deploy` uploads and keeps the image only as a label, so any name is accepted.
     """
     route = _route_from_flags(flags)
-    route["image"] = image or route.get("image", "")
+    route["image"] = image_arg or route.get("image", "")
     if not route["image"]:
         raise CliError("no image specified")
     route["path"] = clean_route_path(path)
