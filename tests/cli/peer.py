@@ -49,7 +49,9 @@ class FnPeer:
         body: Any = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        """Answer `method path` (query included) with this reply; repeat calls queue replies."""
+        """Answer `method path` (query included; a trailing `*` matches any rest) with this reply.
+
+        Scripting the same request again queues the replies in order."""
         if isinstance(body, bytes):
             raw = body
         elif isinstance(body, str):
@@ -62,6 +64,16 @@ class FnPeer:
 
     def reply_for(self, method: str, path: str) -> Reply:
         queue = self.script.get((method, path))
+        if not queue:
+            # A scripted path ending in `*` answers every path it prefixes.
+            queue = next(
+                (
+                    q
+                    for (m, p), q in self.script.items()
+                    if m == method and p.endswith("*") and path.startswith(p[:-1])
+                ),
+                None,
+            )
         if not queue:
             message = {"error": {"message": f"Path not found: {path}"}}
             return Reply(404, (json.dumps(message) + "\n").encode(), {"Content-Type": "application/json"})
