@@ -174,7 +174,8 @@ class FnClient:
         if isinstance(exc, socket.gaierror):
             return f"dial tcp: lookup {self.endpoint.host}: no such host"
         if isinstance(exc, TimeoutError):
-            return f"dial tcp {address}: i/o timeout"
+            # Connecting or waiting for the answer: socket timeouts do not say which.
+            return f"tcp {address}: i/o timeout"
         if isinstance(exc, http.client.RemoteDisconnected):
             return "EOF"
         if isinstance(exc, ssl.SSLError):

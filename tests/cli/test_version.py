@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 from chalicelib.cli.factory import client_version
 from tests.cli.peer import FnPeer, RunFn
 
@@ -19,5 +22,7 @@ def test_version_without_a_server_prints_a_question_mark_and_succeeds(fn: RunFn)
     assert (result.exit_code, result.stdout.splitlines()[1]) == (0, "Server version: ?")
 
 
-def test_the_client_version_comes_from_the_project() -> None:
-    assert client_version() == "0.1.0"
+def test_the_client_version_is_the_projects() -> None:
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+
+    assert client_version() == pyproject["project"]["version"]
