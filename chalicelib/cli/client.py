@@ -118,7 +118,8 @@ class FnClient:
             conn.request(method, target, body=body, headers=all_headers)
             reply = conn.getresponse()
             return Response(status=reply.status, headers=reply.headers, body=reply.read())
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            # ValueError: http.client refusing a header value (a newline in FN_TOKEN or an -e variable).
             raise CliError(f'{method.title()} "{self.endpoint.url(path)}": {self._reason(exc)}') from exc
         finally:
             conn.close()
@@ -178,6 +179,8 @@ class FnClient:
             return f"tcp {address}: i/o timeout"
         if isinstance(exc, http.client.RemoteDisconnected):
             return "EOF"
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return f"tls: failed to verify certificate: {exc.verify_message or exc.reason}"
         if isinstance(exc, ssl.SSLError):
             return f"tls: {exc.reason or exc}"
         if isinstance(exc, OSError) and exc.strerror:

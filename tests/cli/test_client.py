@@ -100,3 +100,10 @@ def test_fn_call_is_hidden_from_help_but_routes_call_is_listed(fn: RunFn) -> Non
 
     assert "  call " not in top and "  apps " in top
     assert "  call " in routes
+
+
+def test_a_header_value_http_cannot_carry_is_an_error_line(fn: RunFn, peer: FnPeer) -> None:
+    result = fn("apps", "list", env={"FN_TOKEN": "bad\ntoken"})
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f'ERROR: Get "{peer.url}/v1/apps": Invalid header value')

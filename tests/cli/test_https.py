@@ -72,5 +72,7 @@ def test_an_untrusted_certificate_is_an_error_line(tls_peer: tuple[FnPeer, Path]
     )
 
     assert done.returncode == 1
-    assert done.stderr.startswith(f'ERROR: Get "{peer.url}/v1/apps": tls: '.encode())
+    assert done.stderr.startswith(
+        f'ERROR: Get "{peer.url}/v1/apps": tls: failed to verify certificate: '.encode()
+    )
     assert b"Traceback" not in done.stderr
