@@ -35,6 +35,13 @@ class FnGroup(click.Group):
         if importlib.util.find_spec(module) is not None:
             self.lazy[name] = import_path
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # `fn apps` alone prints the help and succeeds, as in Fn (click 8.2+ would exit 2).
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            click.echo(ctx.get_help())
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})
 
@@ -51,8 +58,6 @@ class FnGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except click.exceptions.NoArgsIsHelpError:
-            raise
         except click.UsageError as exc:
             raise CliError(_usage_message(exc)) from exc
 

@@ -6,6 +6,7 @@ import click
 from click.testing import CliRunner
 
 from chalicelib.cli.group import FnGroup
+from tests.cli.peer import RunFn
 
 
 def make_group() -> FnGroup:
@@ -46,3 +47,10 @@ def test_aliases_resolve_to_their_command() -> None:
     group.add_alias("l", "list")
 
     assert CliRunner().invoke(group, ["l"]).stdout == "listed\n"
+
+
+def test_a_group_without_a_subcommand_prints_its_help_and_succeeds(fn: RunFn) -> None:
+    result = fn("apps")
+
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Usage: ") and "  create " in result.stdout
