@@ -37,6 +37,8 @@ for _command in (init, apps, routes, calls, logs, deploy, version):
     main.add_command(_command)
 # Fn's hidden top-level shortcut: `fn call` is `fn routes call`.
 main.add_command(make_call_command(hidden=True), "call")
-# `fn start` (the local stack: moto, API, worker) is built separately in start.py. It is loaded
-# only when invoked, because it imports moto and Chalice, which `fn calls get` must not pay for.
+# `fn start` (the local stack: moto, API, worker) and `fn worker` live in start.py, built
+# separately. They are loaded only when invoked: they bring moto and Chalice, which `fn calls get`
+# must not pay for. Absent from a checkout without start.py.
 main.add_lazy_command("start", "chalicelib.cli.start:start")
+main.add_lazy_command("worker", "chalicelib.cli.start:worker")
