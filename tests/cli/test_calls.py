@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+from tests.cli.peer import FakeClock, FnPeer, RunFn, call_json
+
+CALL_ID = "01C92S7X4NNG8G00GZJ0000002"
+BLOCK = (
+    f"ID: {CALL_ID}\n"
+    "App: myapp\n"
+    "Route: /hello\n"
+    "Created At: 2018-05-30T12:00:00.000Z\n"
+    "Started At: 2018-05-30T12:00:01.000Z\n"
+    "Completed At: 2018-05-30T12:00:02.500Z\n"
+    "Status: success\n"
+    "\n"
+)
+
+
+def test_calls_get_prints_fns_call_block(fn: RunFn, peer: FnPeer) -> None:
+    peer.on(
+        "GET",
+        f"/v1/apps/myapp/calls/{CALL_ID}",
+        body={"message": "Successfully loaded call", "call": call_json()},
+    )
+
+    result = fn("calls", "get", "myapp", CALL_ID)
+
+    assert (result.exit_code, result.stdout, result.stderr) == (0, BLOCK, "")
+
+
+def test_calls_get_adds_the_error_reason_after_a_blank_line(fn: RunFn, peer: FnPeer) -> None:
+    failed = call_json(status="error", error="container exit code 1")
+    peer.on("GET", f"/v1/apps/myapp/calls/{CALL_ID}", body={"call": failed})
+
+    result = fn("calls", "get", "myapp", CALL_ID)
+
+    assert result.stdout == BLOCK.replace("success", "error") + "Error reason: container exit code 1\n\n"
+
+
+def test_calls_get_normalises_times_as_gos_strfmt_does(fn: RunFn, peer: FnPeer) -> None:
+    odd = call_json(created_at="2018-05-30T12:00:00.123456789Z", started_at="2018-05-30T14:00:00.5+02:00")
+    del odd["completed_at"]
+    peer.on("GET", f"/v1/apps/myapp/calls/{CALL_ID}", body={"call": odd})
+
+    lines = fn("calls", "get", "myapp", CALL_ID).stdout.splitlines()
+
+    assert lines[3:6] == [
+        "Created At: 2018-05-30T12:00:00.123Z",
+        "Started At: 2018-05-30T14:00:00.500+02:00",
+        "Completed At: 0001-01-01T00:00:00.000Z",
+    ]
+
+
+def test_calls_get_of_an_unknown_call_prints_call_not_found(fn: RunFn, peer: FnPeer) -> None:
+    peer.on("GET", "/v1/apps/myapp/calls/NOPE", 404, body={"error": {"message": "Call not found"}})
+
+    result = fn("calls", "get", "myapp", "NOPE")
+
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", "ERROR: Call not found\n")
+
+
+def test_calls_get_without_the_call_id_names_the_missing_arguments(fn: RunFn, peer: FnPeer) -> None:
+    result = fn("calls", "get", "myapp")
+
+    assert (result.exit_code, result.stderr) == (1, "ERROR: Missing required arguments: <app> <call-id>\n")
+
+
+def test_calls_get_refuses_a_200_without_the_call_wrapper(fn: RunFn, peer: FnPeer) -> None:
+    # Fn's CLI panicked with a nil dereference here (fn-api.md §6.2).
+    peer.on("GET", f"/v1/apps/myapp/calls/{CALL_ID}", body={})
+
+    result = fn("calls", "get", "myapp", CALL_ID)
+
+    assert (result.exit_code, result.stderr) == (
+        1,
+        'ERROR: unexpected response from server: no "call" object\n',
+    )
+
+
+def test_calls_list_follows_next_cursor_and_prints_blocks_newest_first(fn: RunFn, peer: FnPeer) -> None:
+    page1 = [call_json(id="C3"), call_json(id="C2")]
+    peer.on("GET", "/v1/apps/myapp/calls", body={"calls": page1, "next_cursor": "C2"})
+    peer.on("GET", "/v1/apps/myapp/calls?cursor=C2", body={"calls": [call_json(id="C1")], "next_cursor": ""})
+
+    result = fn("calls", "list", "myapp")
+
+    assert result.stdout == "".join(BLOCK.replace(CALL_ID, cid) for cid in ("C3", "C2", "C1"))
+    assert peer.seen == ["GET /v1/apps/myapp/calls", "GET /v1/apps/myapp/calls?cursor=C2"]
+
+
+def test_calls_list_stops_once_n_calls_have_arrived(fn: RunFn, peer: FnPeer) -> None:
+    page1 = [call_json(id="C3"), call_json(id="C2")]
+    peer.on("GET", "/v1/apps/myapp/calls", body={"calls": page1, "next_cursor": "C2"})
+
+    result = fn("calls", "list", "myapp", "-n", "1")
+
+    assert result.stdout == BLOCK.replace(CALL_ID, "C3")
+    assert peer.seen == ["GET /v1/apps/myapp/calls"]
+
+
+def test_calls_list_sends_filters_as_fn_does_with_times_in_unix_seconds(fn: RunFn, peer: FnPeer) -> None:
+    query = "cursor=C9&from_time=1527681600&path=%2Fhello&to_time=1527685200"
+    peer.on("GET", f"/v1/apps/myapp/calls?{query}", body={"calls": [], "next_cursor": ""})
+
+    result = fn(
+        "calls", "list", "myapp", "--path", "/hello", "--cursor", "C9",
+        "--from-time", "2018-05-30T12:00:00Z", "--to-time", "2018-05-30T15:00:00+02:00",
+    )  # fmt: skip
+
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert peer.seen == [f"GET /v1/apps/myapp/calls?{query}"]
+
+
+def test_calls_list_refuses_a_time_that_is_not_rfc3339(fn: RunFn, peer: FnPeer) -> None:
+    result = fn("calls", "list", "myapp", "--from-time", "2018-05-30 12:00:00")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith('ERROR: parsing time "2018-05-30 12:00:00"')
+    assert peer.requests == []
+
+
+def test_calls_list_of_a_missing_app_prints_the_message(fn: RunFn, peer: FnPeer) -> None:
+    peer.on("GET", "/v1/apps/nope/calls", 404, body={"error": {"message": "App not found"}})
+
+    assert fn("calls", "list", "nope").stderr == "ERROR: App not found\n"
+
+
+def test_calls_get_wait_polls_with_backoff_until_the_call_is_terminal(
+    fn: RunFn, peer: FnPeer, clock: FakeClock
+) -> None:
+    path = f"/v1/apps/myapp/calls/{CALL_ID}"
+    for status in ("queued", "running", "running", "running", "running", "running"):
+        peer.on("GET", path, body={"call": call_json(status=status)})
+    peer.on("GET", path, body={"call": call_json(status="timeout")})
+
+    result = fn("calls", "get", "myapp", CALL_ID, "--wait")
+
+    assert (result.exit_code, result.stdout) == (0, BLOCK.replace("success", "timeout"))
+    assert clock.sleeps == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    # Not a terminal: no spinner, nothing on stderr.
+    assert result.stderr == ""
+
+
+def test_calls_get_wait_gives_up_after_the_timeout(fn: RunFn, peer: FnPeer, clock: FakeClock) -> None:
+    peer.on("GET", f"/v1/apps/myapp/calls/{CALL_ID}", body={"call": call_json(status="running")})
+
+    result = fn("calls", "get", "myapp", CALL_ID, "--wait", "--timeout", "3")
+
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"ERROR: timed out waiting for call {CALL_ID}\n"
+    assert clock.now == 3.0
+
+
+def test_calls_get_wait_shows_a_spinner_on_a_terminal_and_clears_it(
+    fn: RunFn, peer: FnPeer, clock: FakeClock
+) -> None:
+    path = f"/v1/apps/myapp/calls/{CALL_ID}"
+    peer.on("GET", path, body={"call": call_json(status="queued")})
+    peer.on("GET", path, body={"call": call_json(status="success")})
+
+    result = fn("calls", "get", "myapp", CALL_ID, "--wait", stderr_is_tty=lambda: True)
+
+    assert result.stdout == BLOCK
+    assert result.stderr == f"\r| Waiting for call {CALL_ID}: queued\x1b[K\r\x1b[K"
+
+
+def test_calls_get_wait_fails_at_once_for_an_unknown_call(fn: RunFn, peer: FnPeer, clock: FakeClock) -> None:
+    peer.on("GET", "/v1/apps/myapp/calls/NOPE", 404, body={"error": {"message": "Call not found"}})
+
+    result = fn("calls", "get", "myapp", "NOPE", "--wait")
+
+    assert (result.exit_code, result.stderr, clock.sleeps) == (1, "ERROR: Call not found\n", [])

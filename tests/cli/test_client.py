@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.cli.client import Endpoint
+from chalicelib.cli.errors import CliError
+from tests.cli.peer import FnPeer, RunFn
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://localhost:8080", Endpoint("http", "localhost", 8080, "")),
+        ("localhost:8080", Endpoint("http", "localhost", 8080, "")),
+        ("http://localhost:8080/v1/", Endpoint("http", "localhost", 8080, "")),
+        ("https://x.execute-api.aws/api/", Endpoint("https", "x.execute-api.aws", 443, "/api")),
+        ("HTTPS://h:8443/stage/v1", Endpoint("https", "h", 8443, "/stage")),
+    ],
+)  # fmt: skip
+def test_fn_api_url_keeps_scheme_host_port_and_a_path_prefix(url: str, expected: Endpoint) -> None:
+    assert Endpoint.parse(url) == expected
+
+
+def test_a_default_port_is_left_out_of_urls() -> None:
+    assert Endpoint.parse("https://h/api").url("/v1/apps") == "https://h/api/v1/apps"
+    assert Endpoint.parse("http://h:8080").url("/v1/apps") == "http://h:8080/v1/apps"
+
+
+def test_an_fn_api_url_that_is_not_http_is_refused() -> None:
+    with pytest.raises(CliError, match="invalid FN_API_URL"):
+        Endpoint.parse("ftp://h")
+
+
+def test_requests_go_below_the_path_prefix(fn: RunFn, peer: FnPeer) -> None:
+    peer.on("GET", "/stage/v1/apps", body={"apps": [{"name": "a"}], "next_cursor": ""})
+
+    result = fn("apps", "list", env={"FN_API_URL": peer.url + "/stage"})
+
+    assert (result.exit_code, result.stdout) == (0, "a\n")
+
+
+def test_fn_token_is_sent_as_a_bearer_token(fn: RunFn, peer: FnPeer) -> None:
+    peer.on("GET", "/v1/apps", body={"apps": [], "next_cursor": ""})
+
+    fn("apps", "list", env={"FN_TOKEN": "s3cret"})
+
+    assert peer.requests[0].headers["Authorization"] == "Bearer s3cret"
+
+
+def test_no_authorization_header_without_a_token(fn: RunFn, peer: FnPeer) -> None:
+    peer.on("GET", "/v1/apps", body={"apps": [], "next_cursor": ""})
+
+    fn("apps", "list")
+
+    assert "Authorization" not in peer.requests[0].headers
+
+
+def test_a_server_error_without_envelope_shows_status_and_body(fn: RunFn, peer: FnPeer) -> None:
+    peer.on("GET", "/v1/apps/myapp", 500, body="oops", headers={"Content-Type": "text/plain"})
+
+    result = fn("apps", "inspect", "myapp")
+
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "ERROR: unexpected response from server: status 500: oops\n",
+    )
+
+
+def test_an_api_gateway_error_shows_its_message_and_status(fn: RunFn, peer: FnPeer) -> None:
+    peer.on("GET", "/v1/apps/myapp", 403, body={"message": "Forbidden"})
+
+    assert fn("apps", "inspect", "myapp").stderr == "ERROR: Forbidden (status 403)\n"
+
+
+def test_a_success_that_is_not_json_is_an_error_not_a_traceback(fn: RunFn, peer: FnPeer) -> None:
+    peer.on("GET", "/v1/apps/myapp", body="<html>", headers={"Content-Type": "text/html"})
+
+    result = fn("apps", "inspect", "myapp")
+
+    assert (result.exit_code, result.stderr) == (1, "ERROR: invalid JSON from server (status 200): <html>\n")
+
+
+def test_a_closed_port_is_reported_like_go_does(fn: RunFn) -> None:
+    result = fn("apps", "list", env={"FN_API_URL": "http://127.0.0.1:1"})
+
+    assert (result.exit_code, result.stderr) == (
+        1,
+        'ERROR: Get "http://127.0.0.1:1/v1/apps": dial tcp 127.0.0.1:1: connect: connection refused\n',
+    )
+
+
+def test_names_with_unsafe_characters_are_percent_encoded(fn: RunFn, peer: FnPeer) -> None:
+    peer.on("GET", "/v1/apps/caf%C3%A9%20app", body={"app": {"name": "café app"}})
+
+    assert fn("apps", "inspect", "café app", "name").stdout == '"café app"\n'
+
+
+def test_fn_call_is_hidden_from_help_but_routes_call_is_listed(fn: RunFn) -> None:
+    top, routes = fn("--help").stdout, fn("routes", "--help").stdout
+
+    assert "  call " not in top and "  apps " in top
+    assert "  call " in routes
+
+
+def test_a_header_value_http_cannot_carry_is_an_error_line(fn: RunFn, peer: FnPeer) -> None:
+    result = fn("apps", "list", env={"FN_TOKEN": "bad\ntoken"})
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f'ERROR: Get "{peer.url}/v1/apps": Invalid header value')
