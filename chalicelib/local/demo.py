@@ -54,14 +54,22 @@ def demo_environment(api_url: str) -> dict[str, str]:
 def run(argv: list[str], cwd: Path, env: dict[str, str], shown: str | None = None) -> str:
     """Run a tutorial command the way a user would, echoing it and its output."""
     print(f"$ {shown or shlex.join(['fn', *argv[1:]] if argv[0] == FN else argv)}", flush=True)
+    # One pipe for both streams keeps their lines in the order a terminal would show them.
     done = subprocess.run(
-        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
     )
-    output = done.stdout + done.stderr
+    output = done.stdout
     print(output, end="" if output.endswith("\n") or not output else "\n", flush=True)
     if done.returncode != 0:
         raise DemoFailed(f"{shown or shlex.join(argv)} exited with status {done.returncode}")
-    return done.stdout
+    return output
 
 
 def wait_until_up(api_url: str, stack: subprocess.Popen[bytes]) -> None:
