@@ -29,6 +29,7 @@ CATCH_ALL_DEPTH = 10
 
 STATUS: dict[type[errors.FnqError], int] = {
     errors.InvalidInputError: 400,
+    errors.UnauthorizedError: 401,
     errors.NotFoundError: 404,
     errors.NotAcceptableError: 406,
     errors.ConflictError: 409,
@@ -77,11 +78,13 @@ def status_of(exc: errors.FnqError) -> int:
     return 500
 
 
-def fn_view(view: Callable[..., Response]) -> Callable[..., Response]:
+def fn_view(view: Callable[..., Response], public: bool = False) -> Callable[..., Response]:
     """Every view's errors become Fn's envelope; nothing a client sends gives a stack trace."""
 
     def wrapped(**params: str) -> Response:
         try:
+            if not public:
+                service().authorize(bp.current_request.headers.get("authorization"))
             return view(**{k: unquote(v) for k, v in params.items()})
         except errors.FnqError as exc:
             return error_response(status_of(exc), exc.message)
@@ -108,6 +111,12 @@ def dispatch(handlers: dict[str, Callable[..., Response]]) -> Callable[..., Resp
 
 def register(path: str, name: str, **handlers: Callable[..., Response]) -> None:
     bp.route(path, methods=METHODS, content_types=["*/*"], name=name)(fn_view(dispatch(handlers)))
+
+
+def register_public(path: str, name: str, **handlers: Callable[..., Response]) -> None:
+    """A resource open even when the API requires a token (Fn's ping and version)."""
+    view = fn_view(dispatch(handlers), public=True)
+    bp.route(path, methods=METHODS, content_types=["*/*"], name=name)(view)
 
 
 def register_deep(prefix: str, name: str, **handlers: Callable[..., Response]) -> None:
@@ -152,8 +161,8 @@ def version() -> Response:
     return ok({"version": FN_VERSION})
 
 
-register("/", "ping", GET=ping)
-register("/version", "version", GET=version)
+register_public("/", "ping", GET=ping)
+register_public("/version", "version", GET=version)
 
 
 # --------------------------------------------------------------------- apps

@@ -21,6 +21,10 @@ class InvalidInputError(FnqError):
     """The request is malformed or breaks a validation rule (Fn: 400)."""
 
 
+class UnauthorizedError(FnqError):
+    """The API requires a bearer token and the request carried none or another (401)."""
+
+
 class NotFoundError(FnqError):
     """The app, route, call, log or path does not exist (Fn: 404)."""
 

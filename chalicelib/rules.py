@@ -143,19 +143,23 @@ def route_body(body: dict[str, Any]) -> dict[str, Any]:
     return route
 
 
-def new_route(app_name: str, path: str, data: dict[str, Any], now: datetime) -> Route:
+def new_route(
+    app_name: str, path: str, data: dict[str, Any], now: datetime, max_async_timeout: int = MAX_ASYNC_TIMEOUT
+) -> Route:
     """A route from a create request: Fn's defaults for what is left out, then validation."""
     if not data.get("image"):
         raise InvalidInputError("Missing route Image")
     route = _apply(Route(app_name=app_name, path=path, created_at=now, updated_at=now), data)
-    return validate_route(route)
+    return validate_route(route, max_async_timeout)
 
 
-def updated_route(route: Route, data: dict[str, Any], now: datetime) -> Route:
+def updated_route(
+    route: Route, data: dict[str, Any], now: datetime, max_async_timeout: int = MAX_ASYNC_TIMEOUT
+) -> Route:
     """Fn's merge update: non-zero scalars overwrite; `[]` headers and `""` config keys are deleted."""
     if data.get("path") not in (None, "") and clean_route_path(data["path"]) != route.path:
         raise ConflictError("Could not update - path is immutable")
-    return validate_route(replace(_apply(route, data, merge=True), updated_at=now))
+    return validate_route(replace(_apply(route, data, merge=True), updated_at=now), max_async_timeout)
 
 
 def _apply(route: Route, data: dict[str, Any], merge: bool = False) -> Route:
@@ -205,12 +209,13 @@ def _apply(route: Route, data: dict[str, Any], merge: bool = False) -> Route:
     return replace(route, **changes)
 
 
-def validate_route(route: Route) -> Route:
-    limit = MAX_SYNC_TIMEOUT if route.type is RouteType.SYNC else MAX_ASYNC_TIMEOUT
+def validate_route(route: Route, max_async_timeout: int = MAX_ASYNC_TIMEOUT) -> Route:
+    """Fn's limits; `max_async_timeout` is lower than Fn's hour where the worker cannot run that long."""
+    limit = MAX_SYNC_TIMEOUT if route.type is RouteType.SYNC else max_async_timeout
     if not 0 < route.timeout <= limit:
         raise InvalidInputError(
-            "timeout value is out of range. Sync should be between 0 and 120, "
-            "async should be between 0 and 3600"
+            f"timeout value is out of range. Sync should be between 0 and {MAX_SYNC_TIMEOUT}, "
+            f"async should be between 0 and {max_async_timeout}"
         )
     if not 0 < route.idle_timeout <= MAX_IDLE_TIMEOUT:
         raise InvalidInputError("idle_timeout value is out of range. It should be between 0 and 3600")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from chalicelib.errors import (
     PayloadTooLargeError,
     ServiceUnavailableError,
     TransitionError,
+    UnauthorizedError,
     app_not_found,
     call_not_found,
     route_not_found,
@@ -122,6 +124,8 @@ class Service:
         inline_body_bytes: int,
         lease_grace_seconds: int,
         route_cache_seconds: float = 5.0,
+        api_token: str = "",
+        max_async_timeout: int = rules.MAX_ASYNC_TIMEOUT,
     ) -> None:
         self._apps = apps
         self._routes = routes
@@ -136,10 +140,16 @@ class Service:
         self._inline_body_bytes = inline_body_bytes
         self._lease_grace = lease_grace_seconds
         self._cache = _RouteCache(route_cache_seconds)
+        self._api_token = api_token
+        self._max_async_timeout = max_async_timeout
 
-    @property
-    def max_request_bytes(self) -> int:
-        return self._max_request_bytes
+    def authorize(self, authorization: str | None) -> None:
+        """With a token configured, the request must carry `Bearer <token>` (compared in constant time)."""
+        if not self._api_token:
+            return
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), self._api_token):
+            raise UnauthorizedError("Unauthorized: set FN_TOKEN to the API's token")
 
     # ------------------------------------------------------------------ apps
     def list_apps(self, cursor: str | None, per_page: str | None) -> Page[App]:
@@ -179,7 +189,9 @@ class Service:
     def create_route(self, app_name: str, data: dict[str, object]) -> Route:
         """POST: the path comes from the body; the app is created when missing (as Fn does)."""
         path = rules.clean_route_path(data.get("path"))
-        route = rules.new_route(rules.validate_app_name(app_name), path, data, self._clock())
+        route = rules.new_route(
+            rules.validate_app_name(app_name), path, data, self._clock(), self._max_async_timeout
+        )
         self._check_bundle(route)
         self._ensure_app(app_name)
         created = self._routes.create_route(route)
@@ -197,9 +209,11 @@ class Service:
             existing = None
         now = self._clock()
         if existing is None:
-            route = rules.new_route(rules.validate_app_name(app_name), path, data, now)
+            route = rules.new_route(
+                rules.validate_app_name(app_name), path, data, now, self._max_async_timeout
+            )
         else:
-            route = rules.updated_route(existing, data, now)
+            route = rules.updated_route(existing, data, now, self._max_async_timeout)
         self._check_bundle(route)
         self._ensure_app(app_name)
         self._routes.put_route(route)
@@ -208,7 +222,9 @@ class Service:
 
     def patch_route(self, app_name: str, path: str, data: dict[str, object]) -> Route:
         path = rules.clean_route_path(path)
-        route = rules.updated_route(self._routes.get_route(app_name, path), data, self._clock())
+        route = rules.updated_route(
+            self._routes.get_route(app_name, path), data, self._clock(), self._max_async_timeout
+        )
         self._check_bundle(route)
         self._routes.put_route(route)
         self._cache.forget(app_name)

@@ -66,6 +66,8 @@ def build(
         inline_body_bytes=settings.inline_body_bytes,
         lease_grace_seconds=settings.lease_grace_seconds,
         route_cache_seconds=settings.route_cache_seconds,
+        api_token=settings.api_token,
+        max_async_timeout=settings.max_async_timeout,
     )
     return Components(settings, clients, service, runner, Worker(runner), DeadLetterHandler(store, clock))
 

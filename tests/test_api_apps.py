@@ -106,3 +106,19 @@ def test_unknown_paths_and_methods_answer_fn_404(stack: Stack) -> None:
 def test_ping_and_version_answer_like_fn(stack: Stack) -> None:
     assert stack.json("GET", "/version") == (200, {"version": "0.3.391"})
     assert stack.json("GET", "/")[1]["hello"] == "world!"
+
+
+def test_with_a_token_configured_requests_need_it_but_ping_and_version_do_not(stack: Stack) -> None:
+    from dataclasses import replace
+
+    from chalicelib import wiring
+
+    wiring.install(wiring.build(replace(stack.settings, api_token="s3cret")))
+    assert stack.json("GET", "/version")[0] == 200
+    assert stack.json("GET", "/v1/apps") == (
+        401,
+        {"error": {"message": "Unauthorized: set FN_TOKEN to the API's token"}},
+    )
+    assert stack.json("GET", "/v1/apps", headers={"authorization": "Bearer wrong"})[0] == 401
+    assert stack.json("POST", "/r/myapp/hello")[0] == 401
+    assert stack.json("GET", "/v1/apps", headers={"authorization": "Bearer s3cret"})[0] == 200

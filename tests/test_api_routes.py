@@ -120,3 +120,23 @@ def test_routes_are_listed_with_a_cursor_and_deleted(stack: Stack) -> None:
     assert stack.json("DELETE", "/v1/apps/myapp/routes/r1") == (200, {"message": "Route deleted"})
     assert stack.json("DELETE", "/v1/apps/myapp/routes/r1")[1] == {"error": {"message": "Route not found"}}
     assert stack.json("GET", "/v1/apps/none/routes") == (404, {"error": {"message": "App not found"}})
+
+
+def test_where_the_worker_cannot_run_an_hour_longer_async_timeouts_are_refused(stack: Stack) -> None:
+    from dataclasses import replace
+
+    from chalicelib import wiring
+
+    wiring.install(wiring.build(replace(stack.settings, max_async_timeout=840)))
+    route = {"path": "/h", "image": "x:1", "type": "async", "timeout": 900}
+    assert stack.json("POST", "/v1/apps/a/routes", {"route": route}) == (
+        400,
+        {
+            "error": {
+                "message": "timeout value is out of range. "
+                "Sync should be between 0 and 120, async should be between 0 and 840"
+            }
+        },
+    )
+    route["timeout"] = 840
+    assert stack.json("POST", "/v1/apps/a/routes", {"route": route})[0] == 200
