@@ -293,7 +293,21 @@ def get_log(app: str, call: str) -> Response:
 
 register("/v1/apps/{app}/calls", "calls", GET=list_calls)
 register("/v1/apps/{app}/calls/{call}", "call", GET=get_call)
+
+
+def redrive_call(app: str, call: str) -> Response:
+    return ok({"message": "Call redriven", "call": service().redrive_call(app, call).to_fn()})
+
+
+def redrive_calls(app: str) -> Response:
+    ids = service().redrive_app(app)
+    return ok({"message": f"Redrove {len(ids)} dead calls", "call_ids": ids})
+
+
 register("/v1/apps/{app}/calls/{call}/cancel", "call_cancel", POST=cancel_call)
+register("/v1/apps/{app}/calls/{call}/redrive", "call_redrive", POST=redrive_call)
+# A literal beside {call}: API Gateway and Chalice's matcher both prefer it ("redrive" is no call id).
+register("/v1/apps/{app}/calls/redrive", "calls_redrive", POST=redrive_calls)
 register("/v1/apps/{app}/calls/{call}/log", "call_log", GET=get_log)
 
 

@@ -8,10 +8,12 @@ Lifecycle of a call (Fn's wire strings)::
       │  └── retry ─────────┘   │ └── cancel ─────▶ cancelled
       │                         └── lease expired: claimed again (next attempt)
       ├── cancel ──────────────────────────────────▶ cancelled
-      └── enqueue failed / dead-lettered ───────────▶ error
+      └── enqueue failed / dead-lettered ───────────▶ error (dead) ──── redrive ───▶ queued
 
-Terminal states never change again. Every arrow is a conditional write in the store, checked
-against TRANSITIONS here, so a call never ends in two states.
+Terminal states never change again, with one exception a user asks for: a *dead* call (one the
+platform gave up on: never enqueued, dead-lettered, or out of attempts, never a function's own
+failure) can be redriven back to queued. Every arrow is a conditional write in the store, checked
+against TRANSITIONS here, so a call never ends in two states at once.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ TRANSITIONS: dict[CallStatus, frozenset[CallStatus]] = {
         }
     ),
     CallStatus.SUCCESS: frozenset(),
-    CallStatus.ERROR: frozenset(),
+    CallStatus.ERROR: frozenset({CallStatus.QUEUED}),  # redrive, for dead calls only
     CallStatus.TIMEOUT: frozenset(),
     CallStatus.CANCELLED: frozenset(),
 }
@@ -238,6 +240,10 @@ class Call:
     # lease_expires_at = claim time + lease_seconds inside DynamoDB, without reading the record first.
     lease_seconds: int = 0
     lease_expires_at: datetime | None = None
+    # The platform gave up on this call (see the diagram); only a dead call may be redriven.
+    dead: bool = False
+    # `attempt` when the call was last redriven: the attempt limit counts from there.
+    redrive_base: int = 0
     attempt_started_at: datetime | None = None
     stats: RunStats | None = None
     attempts: tuple[Attempt, ...] = ()
@@ -261,6 +267,8 @@ class Call:
             body["stats"] = self.stats.to_fn()
         body["type"] = self.type.value
         body["attempt"] = self.attempt
+        if self.dead:
+            body["dead"] = True
         if self.attempts:
             body["attempts"] = [a.to_fn() for a in self.attempts]
         return body

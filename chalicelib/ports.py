@@ -120,8 +120,11 @@ class CallStore(Protocol):
         error: str = "",
         stats: RunStats | None = None,
         attempt_started_at: datetime | None = None,
+        dead: bool = False,
     ) -> Call:
         """running (held by `attempt`) → a terminal status, with completed_at, error, stats.
+
+        `dead` marks an error the platform gave up on (attempts exhausted, dead-lettered).
 
         Appends the attempt to `attempts`. Raises TransitionError when another attempt holds the
         call (this one's lease expired and was taken over) or the call was cancelled.
@@ -140,7 +143,11 @@ class CallStore(Protocol):
         raise NotImplementedError
 
     def fail_queued(self, call_id: str, now: datetime, error: str) -> Call:
-        """queued → error, e.g. the message could not be sent or was dead-lettered."""
+        """queued → error (dead), e.g. the message could not be sent or was dead-lettered."""
+        raise NotImplementedError
+
+    def redrive(self, call_id: str, now: datetime) -> Call:
+        """error (dead) → queued, with `redrive_base` = attempt. TransitionError for any other call."""
         raise NotImplementedError
 
     def cancel(self, call_id: str, now: datetime) -> Call:

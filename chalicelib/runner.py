@@ -75,8 +75,9 @@ class CallRunner:
             # before writing the outcome to the table: record it, do not run the function again.
             self._finish(call, recorded.status, recorded.error, recorded.stats)
             return Disposition.ACK
-        if call.attempt > self._max_attempts:
-            self._finish(call, CallStatus.ERROR, f"gave up after {call.attempt - 1} attempts")
+        if call.attempt - call.redrive_base > self._max_attempts:
+            tried = call.attempt - call.redrive_base - 1
+            self._finish(call, CallStatus.ERROR, f"gave up after {tried} attempts", dead=True)
             return Disposition.ACK
         try:
             execution = self._run(call)
@@ -178,7 +179,14 @@ class CallRunner:
             # The lease still expires, so the next delivery takes the call over.
             log.error("call %s: could not requeue: %s", call.id, exc)
 
-    def _finish(self, call: Call, status: CallStatus, error: str = "", stats: RunStats | None = None) -> None:
+    def _finish(
+        self,
+        call: Call,
+        status: CallStatus,
+        error: str = "",
+        stats: RunStats | None = None,
+        dead: bool = False,
+    ) -> None:
         """Record the outcome, trying a few times more than the client's own retries.
 
         If the table still refuses, the exception reaches the worker and the message comes back;
@@ -187,7 +195,7 @@ class CallRunner:
         for attempt in range(FINISH_TRIES):
             try:
                 self._calls.finish(
-                    call.id, call.attempt, status, self._clock(), error, stats, call.attempt_started_at
+                    call.id, call.attempt, status, self._clock(), error, stats, call.attempt_started_at, dead
                 )
                 return
             except TransitionError:

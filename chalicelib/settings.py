@@ -21,6 +21,7 @@ ENV_LEASE_GRACE_SECONDS = "FNQ_LEASE_GRACE_SECONDS"
 ENV_CALL_RETENTION_DAYS = "FNQ_CALL_RETENTION_DAYS"
 ENV_AWS_MAX_ATTEMPTS = "FNQ_AWS_MAX_ATTEMPTS"
 ENV_API_TOKEN = "FNQ_API_TOKEN"
+ENV_MAX_ATTEMPTS = "FNQ_MAX_ATTEMPTS"
 ENV_MAX_ASYNC_TIMEOUT = "FNQ_MAX_ASYNC_TIMEOUT"
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 ENV_REGION = "AWS_DEFAULT_REGION"
@@ -56,6 +57,8 @@ class Settings:
     call_retention_days: int = 30
     # Attempts per AWS request (botocore standard mode: throttling and transient faults, backoff).
     aws_max_attempts: int = 5
+    # Claims of one call before the platform gives up on it (as the queue's maxReceiveCount).
+    max_attempts: int = 5
     # When set, every API request but `/` and `/version` must carry `Authorization: Bearer <token>`
     # (what `fn` sends from FN_TOKEN). Unset, the API is open: fine on loopback, not on AWS.
     api_token: str = ""
@@ -84,5 +87,6 @@ class Settings:
             call_retention_days=int(env.get(ENV_CALL_RETENTION_DAYS, base.call_retention_days)),
             aws_max_attempts=max(1, int(env.get(ENV_AWS_MAX_ATTEMPTS, base.aws_max_attempts))),
             api_token=env.get(ENV_API_TOKEN, base.api_token),
+            max_attempts=max(1, int(env.get(ENV_MAX_ATTEMPTS, base.max_attempts))),
             max_async_timeout=int(env.get(ENV_MAX_ASYNC_TIMEOUT, base.max_async_timeout)),
         )

@@ -51,6 +51,7 @@ def build(
         queue=queue,
         executor=executor or Executor(settings.max_log_bytes),
         clock=clock,
+        max_attempts=settings.max_attempts,
     )
     service = Service(
         apps=store,

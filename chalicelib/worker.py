@@ -80,7 +80,7 @@ class DeadLetterHandler:
             if call_id is None:
                 continue  # poison: nothing to mark; it is dropped here after being logged
             try:
-                self._fail(call_id, int(record.get("attributes", {}).get("ApproximateReceiveCount", 0)))
+                self._fail(call_id)
             except NotFoundError:
                 continue
             except Exception:
@@ -88,7 +88,7 @@ class DeadLetterHandler:
                 failures.append({"itemIdentifier": str(record.get("messageId", ""))})
         return {"batchItemFailures": failures}
 
-    def _fail(self, call_id: str, receives: int) -> None:
+    def _fail(self, call_id: str) -> None:
         reason = "dead-lettered: the call's message exhausted its deliveries"
         now = self._clock()
         try:
@@ -100,4 +100,4 @@ class DeadLetterHandler:
         # A running call whose lease is live is still in its owner's hands: leave it be.
         if current is not None and current.status is CallStatus.RUNNING and lease is not None and lease < now:
             with contextlib.suppress(TransitionError, FnqError):
-                self._calls.finish(call_id, current.attempt, CallStatus.ERROR, now, reason)
+                self._calls.finish(call_id, current.attempt, CallStatus.ERROR, now, reason, dead=True)

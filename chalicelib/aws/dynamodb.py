@@ -420,6 +420,7 @@ class DynamoStore:
         error: str = "",
         stats: RunStats | None = None,
         attempt_started_at: datetime | None = None,
+        dead: bool = False,
     ) -> Call:
         update = (
             "SET #status = :status, completed_at = :now, #error = :error, "
@@ -434,6 +435,9 @@ class DynamoStore:
             "attempt": attempt,
             "running": "running",
         }
+        if dead:
+            update += ", dead = :dead"
+            values["dead"] = True
         if stats is not None:
             update += ", stats = :stats"
             values["stats"] = {k: v for k, v in stats.to_fn().items() if v is not None}
@@ -464,12 +468,25 @@ class DynamoStore:
     def fail_queued(self, call_id: str, now: datetime, error: str) -> Call:
         return self._update(
             call_id,
-            "SET #status = :failed, completed_at = :now, #error = :error",
+            "SET #status = :failed, completed_at = :now, #error = :error, dead = :dead",
             "#status = :queued",
             failed="error",
             queued="queued",
             now=_time(now),
             error=error,
+            dead=True,
+        )
+
+    def redrive(self, call_id: str, now: datetime) -> Call:
+        return self._update(
+            call_id,
+            "SET #status = :queued, redrive_base = attempt, redriven_at = :now "
+            "REMOVE dead, completed_at, #error",
+            "#status = :failed AND dead = :dead",
+            queued="queued",
+            failed="error",
+            dead=True,
+            now=_time(now),
         )
 
     def cancel(self, call_id: str, now: datetime) -> Call:
@@ -550,6 +567,8 @@ class DynamoStore:
             error=item.get("error", ""),
             attempt=int(item.get("attempt", 0)),
             lease_seconds=int(item.get("lease_ms", 0)) // 1000,
+            dead=bool(item.get("dead", False)),
+            redrive_base=int(item.get("redrive_base", 0)),
             lease_expires_at=_from_epoch_ms(item.get("lease_until")),
             attempt_started_at=_parse(item.get("attempt_started_at")),
             stats=RunStats(

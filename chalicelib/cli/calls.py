@@ -66,6 +66,34 @@ def list_calls(
     click.echo("".join(call_block(call, app) for call in found), nl=False)
 
 
+@calls.command("cancel")
+@click.argument("app")
+@click.argument("call_id")
+@pass_factory
+def cancel_call(factory: CliFactory, app: str, call_id: str) -> None:
+    """cancel a queued or running call (fnq)"""
+    factory.create_client().api("POST", f"/apps/{app}/calls/{call_id}/cancel")
+    click.echo(f"Call {call_id} cancelled")
+
+
+@calls.command("redrive")
+@click.argument("app")
+@click.argument("call_id", required=False)
+@click.option("--all", "everything", is_flag=True, help="every dead call of the app")
+@pass_factory
+def redrive_calls(factory: CliFactory, app: str, call_id: str | None, everything: bool) -> None:
+    """queue dead calls again: dead-lettered, never enqueued, or out of attempts (fnq)"""
+    if bool(call_id) == everything:
+        raise CliError("give a call id or --all")
+    client = factory.create_client()
+    if call_id:
+        client.api("POST", f"/apps/{app}/calls/{call_id}/redrive")
+        click.echo(f"Call {call_id} redriven")
+        return
+    ids = client.api("POST", f"/apps/{app}/calls/redrive").get("call_ids") or []
+    click.echo("".join(f"Call {i} redriven\n" for i in ids) + f"Redrove {len(ids)} dead calls of {app}")
+
+
 def _get_call(client: FnClient, app: str, call_id: str) -> dict[str, Any]:
     return wrapped(client.api("GET", f"/apps/{app}/calls/{call_id}"), "call")
 

@@ -169,3 +169,39 @@ def test_calls_get_wait_fails_at_once_for_an_unknown_call(fn: RunFn, peer: FnPee
     result = fn("calls", "get", "myapp", "NOPE", "--wait")
 
     assert (result.exit_code, result.stderr, clock.sleeps) == (1, "ERROR: Call not found\n", [])
+
+
+def test_calls_cancel_posts_to_the_cancel_resource(fn: RunFn, peer: FnPeer) -> None:
+    peer.on("POST", f"/v1/apps/myapp/calls/{CALL_ID}/cancel", body={"call": call_json(status="cancelled")})
+
+    result = fn("calls", "cancel", "myapp", CALL_ID)
+
+    assert (result.exit_code, result.stdout) == (0, f"Call {CALL_ID} cancelled\n")
+    assert peer.seen[-1] == f"POST /v1/apps/myapp/calls/{CALL_ID}/cancel"
+
+
+def test_calls_redrive_of_one_call_and_of_all_dead_calls(fn: RunFn, peer: FnPeer) -> None:
+    peer.on("POST", f"/v1/apps/myapp/calls/{CALL_ID}/redrive", body={"call": call_json(status="queued")})
+    peer.on(
+        "POST",
+        "/v1/apps/myapp/calls/redrive",
+        body={"message": "Redrove 2 dead calls", "call_ids": ["A", "B"]},
+    )
+
+    assert fn("calls", "redrive", "myapp", CALL_ID).stdout == f"Call {CALL_ID} redriven\n"
+    assert fn("calls", "redrive", "myapp", "--all").stdout == (
+        "Call A redriven\nCall B redriven\nRedrove 2 dead calls of myapp\n"
+    )
+
+
+def test_calls_redrive_needs_exactly_one_of_an_id_or_all(fn: RunFn, peer: FnPeer) -> None:
+    result = fn("calls", "redrive", "myapp")
+    assert (result.exit_code, result.stderr) == (1, "ERROR: give a call id or --all\n")
+    assert peer.seen == []
+
+
+def test_calls_redrive_of_a_live_call_prints_the_servers_reason(fn: RunFn, peer: FnPeer) -> None:
+    message = "Call is success and not dead: only dead calls can be redriven"
+    peer.on("POST", f"/v1/apps/myapp/calls/{CALL_ID}/redrive", 409, body={"error": {"message": message}})
+    result = fn("calls", "redrive", "myapp", CALL_ID)
+    assert (result.exit_code, result.stderr) == (1, f"ERROR: {message}\n")
