@@ -6,6 +6,7 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from chalicelib import wiring
 from chalicelib.ids import is_call_id
@@ -42,10 +43,10 @@ def alive(pid: int) -> bool:
     return state not in {"Z", "X"}
 
 
-def call_of(stack: Stack, app: str, call_id: str) -> dict[str, object]:
+def call_of(stack: Stack, app: str, call_id: str) -> dict[str, Any]:
     status, body = stack.json("GET", f"/v1/apps/{app}/calls/{call_id}")
     assert status == 200, body
-    call: dict[str, object] = body["call"]
+    call: dict[str, Any] = body["call"]
     return call
 
 
@@ -64,7 +65,7 @@ def test_the_record_is_queued_before_the_worker_runs_and_success_after(stack: St
     assert done["status"] == "success"
     assert str(done["created_at"]) <= str(done["started_at"]) <= str(done["completed_at"])
     assert done["attempt"] == 1
-    assert done["stats"]["exit_code"] == 0  # type: ignore[index]
+    assert done["stats"]["exit_code"] == 0
     _status, log = stack.json("GET", f"/v1/apps/myapp/calls/{call_id}/log")
     assert log == {
         "message": "Successfully loaded log",
