@@ -111,3 +111,16 @@ def test_every_aws_action_the_code_makes_is_in_the_policy_list(infra_stack: tupl
     used = {IAM_ACTION.get(op, op) for op in operations}
     assert used <= ACTIONS, used - ACTIONS
     assert ACTIONS - used - EVENT_SOURCE == set(), "actions listed but never used"
+
+
+def test_the_api_token_is_a_secret_parameter_given_to_the_api_function_only() -> None:
+    from chalicelib.packaging import load_merge_template
+
+    template = load_merge_template()
+    assert template["Parameters"]["ApiToken"]["NoEcho"] is True
+    resources = template["Resources"]
+    assert resources["APIHandler"]["Properties"]["Environment"]["Variables"]["FNQ_API_TOKEN"] == {
+        "Ref": "ApiToken"
+    }
+    for worker in ("HandleCalls", "HandleDeadCalls"):
+        assert "Environment" not in resources[worker]["Properties"]
