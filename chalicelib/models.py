@@ -64,6 +64,17 @@ TRANSITIONS: dict[CallStatus, frozenset[CallStatus]] = {
 LEASE_EXPIRED = "worker lost: lease expired"
 
 
+def _stamped(
+    body: dict[str, Any], created_at: datetime | None, updated_at: datetime | None
+) -> dict[str, Any]:
+    """Fn's created_at/updated_at, when known, at the end of an object."""
+    if created_at:
+        body["created_at"] = format_time(created_at)
+    if updated_at:
+        body["updated_at"] = format_time(updated_at)
+    return body
+
+
 def sources_of(target: CallStatus) -> frozenset[CallStatus]:
     """The states from which `target` may be entered: what a store puts in its condition."""
     return frozenset(src for src, dests in TRANSITIONS.items() if target in dests)
@@ -93,11 +104,7 @@ class App:
             body["config"] = self.config
         if self.annotations:
             body["annotations"] = self.annotations
-        if self.created_at:
-            body["created_at"] = format_time(self.created_at)
-        if self.updated_at:
-            body["updated_at"] = format_time(self.updated_at)
-        return body
+        return _stamped(body, self.created_at, self.updated_at)
 
 
 @dataclass(frozen=True)
@@ -144,11 +151,7 @@ class Route:
             body["annotations"] = self.annotations
         body["bundle"] = self.bundle
         body["max_retries"] = self.max_retries
-        if self.created_at:
-            body["created_at"] = format_time(self.created_at)
-        if self.updated_at:
-            body["updated_at"] = format_time(self.updated_at)
-        return body
+        return _stamped(body, self.created_at, self.updated_at)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ app is not capped by one partition's write rate; a listing queries every shard a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from chalicelib.aws.clients import AwsClients
 from chalicelib.errors import (
     ConflictError,
+    FnqError,
     TransitionError,
     app_not_found,
     call_not_found,
@@ -101,18 +102,20 @@ class DynamoStore:
     def _db(self) -> Any:
         return self._clients.dynamodb
 
-    # ------------------------------------------------------------------ apps
-    def create_app(self, app: App) -> App:
+    def _put(self, item: Mapping[str, Any], condition: str, refused: Callable[[], FnqError]) -> None:
+        """A conditional put; a failed condition raises `refused()`."""
         try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=_dump(self._app_item(app)),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+            self._db.put_item(TableName=self._table, Item=_dump(item), ConditionExpression=condition)
         except ClientError as exc:
             if _conditional_failed(exc):
-                raise ConflictError("App already exists") from exc
+                raise refused() from exc
             raise
+
+    # ------------------------------------------------------------------ apps
+    def create_app(self, app: App) -> App:
+        self._put(
+            self._app_item(app), "attribute_not_exists(pk)", lambda: ConflictError("App already exists")
+        )
         return app
 
     def get_app(self, name: str) -> App:
@@ -124,16 +127,7 @@ class DynamoStore:
         return self._app(_load(item))
 
     def put_app(self, app: App) -> App:
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=_dump(self._app_item(app)),
-                ConditionExpression="attribute_exists(pk)",
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                raise app_not_found() from exc
-            raise
+        self._put(self._app_item(app), "attribute_exists(pk)", app_not_found)
         return app
 
     def list_apps(self, after_name: str | None, limit: int) -> list[App]:
@@ -221,16 +215,9 @@ class DynamoStore:
         return app, route
 
     def create_route(self, route: Route) -> Route:
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=_dump(self._route_item(route)),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                raise ConflictError("Route already exists") from exc
-            raise
+        self._put(
+            self._route_item(route), "attribute_not_exists(pk)", lambda: ConflictError("Route already exists")
+        )
         return route
 
     def put_route(self, route: Route) -> Route:
@@ -340,14 +327,7 @@ class DynamoStore:
             item["fn"] = _function_item(call.function)
         if call.request:
             item["req"] = _request_item(call.request)
-        try:
-            self._db.put_item(
-                TableName=self._table, Item=_dump(item), ConditionExpression="attribute_not_exists(pk)"
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                raise ConflictError(f"Call {call.id} already exists") from exc
-            raise
+        self._put(item, "attribute_not_exists(pk)", lambda: ConflictError(f"Call {call.id} already exists"))
 
     def get_call(self, call_id: str) -> Call:
         item = self._db.get_item(TableName=self._table, Key=self._call_key(call_id)).get("Item")
