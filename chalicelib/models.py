@@ -267,7 +267,12 @@ class Call:
         if self.error:
             body["error"] = self.error
         if self.stats:
-            body["stats"] = self.stats.to_fn()
+            # Fn's clients decode `stats` as an array of {timestamp, metrics} samples: give them
+            # the peak memory at completion in that shape, and fnq's own figures as `usage`.
+            if self.stats.max_rss_kb is not None and self.completed_at:
+                sample = {"mem_usage": self.stats.max_rss_kb * 1024}
+                body["stats"] = [{"timestamp": format_time(self.completed_at), "metrics": sample}]
+            body["usage"] = self.stats.to_fn()
         body["type"] = self.type.value
         body["attempt"] = self.attempt
         if self.dead:

@@ -65,7 +65,8 @@ def test_the_record_is_queued_before_the_worker_runs_and_success_after(stack: St
     assert done["status"] == "success"
     assert str(done["created_at"]) <= str(done["started_at"]) <= str(done["completed_at"])
     assert done["attempt"] == 1
-    assert done["stats"]["exit_code"] == 0
+    assert done["usage"]["exit_code"] == 0 and done["usage"]["duration_ms"] >= 0
+    assert all(set(sample) == {"timestamp", "metrics"} for sample in done.get("stats", []))
     _status, log = stack.json("GET", f"/v1/apps/myapp/calls/{call_id}/log")
     assert log == {
         "message": "Successfully loaded log",
