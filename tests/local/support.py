@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -57,7 +58,11 @@ def alive(pid: int) -> bool:
 class Process:
     """A child process whose combined output is collected line by line as it arrives."""
 
-    def __init__(self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None = None) -> None:
+    def __init__(
+        self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None = None, new_session: bool = False
+    ) -> None:
+        # In a session of its own, stop() can kill whatever the process left in its group.
+        self.new_session = new_session
         self.popen = subprocess.Popen(
             list(argv),
             env=dict(env),
@@ -65,6 +70,7 @@ class Process:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=new_session,
         )
         self.lines: list[str] = []
         self._changed = threading.Condition()
@@ -114,14 +120,26 @@ class Process:
             self.popen.wait()
             raise
         finally:
+            if self.new_session:
+                self._kill_group()
             self._reader.join(5)
+
+    def _kill_group(self) -> None:
+        """SIGKILL what is left in the process's group (its own pid) once it has stopped."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
 
 
 class FnStart(Process):
-    """`fn start --port PORT` (as `python -m chalicelib.local`), waited on until it is ready."""
+    """`fn start --port PORT` (as `python -m chalicelib.local`, or `command`), waited on until it is ready."""
 
-    def __init__(self, port: int) -> None:
-        super().__init__([PYTHON, "-m", "chalicelib.local", "--port", str(port)], process_env(), cwd=REPO)
+    def __init__(
+        self,
+        port: int,
+        command: Sequence[str] = (PYTHON, "-m", "chalicelib.local"),
+        new_session: bool = False,
+    ) -> None:
+        super().__init__([*command, "--port", str(port)], process_env(), cwd=REPO, new_session=new_session)
         self.url = f"http://localhost:{port}"
 
     def ready(self) -> FnStart:
