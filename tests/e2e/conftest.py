@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator
 
 import pytest
+from pluggy import Result
 
 from tests.e2e.support import fn_start, in_ci
 from tests.local.support import FnStart
@@ -18,10 +19,12 @@ def stack() -> Iterator[FnStart]:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, None, None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Result[pytest.TestReport], None]:
     """In CI (`CI` set) a skip here is a failure: the end-to-end proof must run in full there."""
     outcome = yield
-    report: pytest.TestReport = outcome.get_result()
+    report = outcome.get_result()
     if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where every end-to-end test must run: {report.longrepr}"
