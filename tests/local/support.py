@@ -37,6 +37,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    """Until something accepts connections on 127.0.0.1:`port`; raises the last error after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def process_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This environment minus any endpoint, with this checkout's code first on the path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FNQ_"))}
