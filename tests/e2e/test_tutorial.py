@@ -5,11 +5,19 @@ Every runtime in both formats: `json` (hot, what `fn init` writes) and `default`
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import HELLO_ADA, HELLO_WORLD, Tutorial, assert_success_block, require_toolchain
+from tests.e2e.support import (
+    HELLO_ADA,
+    HELLO_WORLD,
+    TIME,
+    Tutorial,
+    assert_success_block,
+    require_toolchain,
+)
 from tests.local.support import FnStart
 
 pytestmark = pytest.mark.e2e
@@ -68,3 +76,23 @@ def test_a_sync_function_answers_its_output_and_greets_a_piped_name(
     assert (output, greeting) == (HELLO_WORLD, HELLO_ADA)
     assert_success_block(tutorial.calls_get(first), first, tutorial.app, "/syncfn")
     assert_success_block(tutorial.calls_get(second), second, tutorial.app, "/syncfn")
+
+
+def test_a_failing_async_function_ends_in_error_with_the_reason_and_its_stderr_as_the_log(
+    stack: FnStart, tmp_path: Path
+) -> None:
+    tutorial = Tutorial(stack.url, tmp_path, app="async-failing")
+    function = tutorial.init("python", "boom", fmt="default")
+    (function / "func.py").write_text('import sys\nprint("about to fail", file=sys.stderr)\nsys.exit(3)\n')
+    tutorial.make_async(function)
+    tutorial.deploy(function)
+
+    call_id = tutorial.call_async("/boom")
+
+    assert re.fullmatch(
+        rf"ID: {call_id}\nApp: async-failing\nRoute: /boom\n"
+        rf"Created At: {TIME}\nStarted At: {TIME}\nCompleted At: {TIME}\nStatus: error\n\n"
+        r"Error reason: container exit code 3\n\n",
+        tutorial.calls_get(call_id, wait=True),
+    )
+    assert tutorial.logs_get(call_id) == "about to fail\n"
