@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -78,13 +79,12 @@ def stop_orphan(pid: int, grace_seconds: float = 10.0) -> None:
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     if alive(pid):
-        os.kill(pid, 9)
+        os.kill(pid, signal.SIGKILL)
 
 
-def fn(
-    *args: str, cwd: Path, api_url: str, body: bytes | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """`fn ARGS…` in `cwd`; `body` is piped on stdin, else stdin is /dev/null (as from a terminal)."""
+def fn(*args: str, cwd: Path, api_url: str, body: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """`fn ARGS…` in `cwd`, which must exit 0; `body` is piped on stdin, else stdin is /dev/null
+    (a character device, as a terminal is to Fn: `fn call` then sends GET)."""
     env = process_env({"FN_API_URL": api_url})
     done = subprocess.run(
         [str(FN), *args],
@@ -96,9 +96,8 @@ def fn(
         text=True,
         timeout=COMMAND_TIMEOUT_SECONDS,
     )
-    if check:
-        command = " ".join(args)
-        assert done.returncode == 0, f"fn {command} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+    command = " ".join(args)
+    assert done.returncode == 0, f"fn {command} exited {done.returncode}:\n{done.stdout}{done.stderr}"
     return done
 
 
