@@ -68,9 +68,11 @@ def fn_start() -> Iterator[FnStart]:
         worker = stack.worker_pid
         yield stack
     finally:
-        stack.stop()
-        if worker is not None:
-            stop_orphan(worker)
+        try:
+            stack.stop()
+        finally:
+            if worker is not None:
+                stop_orphan(worker)
 
 
 def stop_orphan(pid: int, grace_seconds: float = 10.0) -> None:

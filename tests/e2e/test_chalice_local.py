@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -68,26 +69,29 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     stopped with SIGTERM and then killed with whatever it left in its group."""
     require_fn_command()
     moto_port, api_port = free_port(), free_port()
-    moto = Process(
-        [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-        process_env(),
-        new_session=True,
-    )
-    started: list[Process] = [moto]
-    try:
+    with ExitStack() as started:  # stops every process, last started first, even if one stop fails
+        moto = Process(
+            [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+            process_env(),
+            new_session=True,
+        )
+        started.callback(moto.stop)
         wait_for_port(moto_port)
         endpoint = f"http://127.0.0.1:{moto_port}"
         cache = tmp_path_factory.mktemp("worker-cache")
         env = {**aws_env(endpoint), **provisioned(endpoint), "FNQ_CACHE_DIR": str(cache)}
-        command = [str(CHALICE), "local", "--no-autoreload", "--port", str(api_port)]
-        started.append(Process(command, env, cwd=REPO, new_session=True))
-        started.append(Process([str(FN), "worker"], env, cwd=cache, new_session=True))
+        api = Process(
+            [str(CHALICE), "local", "--no-autoreload", "--port", str(api_port)],
+            env,
+            cwd=REPO,
+            new_session=True,
+        )
+        started.callback(api.stop)
+        worker = Process([str(FN), "worker"], env, cwd=cache, new_session=True)
+        started.callback(worker.stop)
         url = f"http://localhost:{api_port}"
         Http(url).wait_until_up()
         yield url
-    finally:
-        for process in reversed(started):
-            process.stop()
 
 
 @pytest.mark.parametrize("runtime", ["python", "node", "go"])
