@@ -58,3 +58,13 @@ def test_default_format_reports_exit_code_and_peak_memory(
 
     assert execution.stats.exit_code == 0
     assert execution.stats.max_rss_kb is not None and execution.stats.max_rss_kb > 1000
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_every_boilerplate_answers_the_same_compact_json_the_tutorial_shows(
+    runtime: str, fmt: str, boilerplate: Callable[[str, str], Path], executor: Executor
+) -> None:
+    execution = executor.execute(boilerplate(runtime, fmt), invocation(format=RouteFormat(fmt)))
+
+    assert execution.output == b'{"message":"Hello World"}'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -36,6 +37,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    """Until something accepts connections on 127.0.0.1:`port`; raises the last error after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def process_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This environment minus any endpoint, with this checkout's code first on the path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FNQ_"))}
@@ -57,7 +71,11 @@ def alive(pid: int) -> bool:
 class Process:
     """A child process whose combined output is collected line by line as it arrives."""
 
-    def __init__(self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None = None) -> None:
+    def __init__(
+        self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None = None, new_session: bool = False
+    ) -> None:
+        # In a session of its own, stop() can kill whatever the process left in its group.
+        self.new_session = new_session
         self.popen = subprocess.Popen(
             list(argv),
             env=dict(env),
@@ -65,6 +83,7 @@ class Process:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=new_session,
         )
         self.lines: list[str] = []
         self._changed = threading.Condition()
@@ -114,14 +133,26 @@ class Process:
             self.popen.wait()
             raise
         finally:
+            if self.new_session:
+                self._kill_group()
             self._reader.join(5)
+
+    def _kill_group(self) -> None:
+        """SIGKILL what is left in the process's group (its own pid) once it has stopped."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
 
 
 class FnStart(Process):
-    """`fn start --port PORT` (as `python -m chalicelib.local`), waited on until it is ready."""
+    """`fn start --port PORT` (as `python -m chalicelib.local`, or `command`), waited on until it is ready."""
 
-    def __init__(self, port: int) -> None:
-        super().__init__([PYTHON, "-m", "chalicelib.local", "--port", str(port)], process_env(), cwd=REPO)
+    def __init__(
+        self,
+        port: int,
+        command: Sequence[str] = (PYTHON, "-m", "chalicelib.local"),
+        new_session: bool = False,
+    ) -> None:
+        super().__init__([*command, "--port", str(port)], process_env(), cwd=REPO, new_session=new_session)
         self.url = f"http://localhost:{port}"
 
     def ready(self) -> FnStart:

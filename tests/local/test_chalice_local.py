@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from chalicelib.local.provision import provision
-from tests.local.support import PYTHON, REPO, Http, Process, free_port, process_env
+from tests.local.support import PYTHON, REPO, Http, Process, free_port, process_env, wait_for_port
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 @pytest.fixture
