@@ -248,18 +248,6 @@ def test_unknown_things_answer_404_with_fns_error_envelope(
     assert reply.header("Content-Type") == JSON_TYPE
 
 
-# Fixed on main by a1d2467 (stats in Fn's shape, fnq's figures as `usage`): drop this marker on merge.
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "core bug (chalicelib/models.py Call.to_fn / RunStats.to_fn): `stats` is an object "
-        "{duration_ms, max_rss_kb}, but Fn's swagger types Call.stats as an array of Stat, and Fn's "
-        "Go client (fnproject/fn_go models/call.go: Stats []*Stat) fails to decode such a call, so "
-        "the real `fn calls get`/`calls list` cannot read a finished fnq call. Keep fnq's figures "
-        "under another name (e.g. `run_stats`) or send them as Fn's [{timestamp, metrics}]."
-    ),
-)
 def test_a_calls_stats_are_fns_array_of_stat_so_go_clients_can_decode_them(
     api: PlainHttp, finished_call: str
 ) -> None:
