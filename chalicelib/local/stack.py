@@ -30,7 +30,8 @@ from typing import Any, TextIO
 
 import chalicelib
 from chalicelib import wiring
-from chalicelib.local.provision import DEFAULT_REGION, FAKE_KEY, provision
+from chalicelib.local.atomic_moto import make_moto_dynamodb_atomic
+from chalicelib.local.provision import DEFAULT_REGION, FAKE_KEY, LOCAL_VISIBILITY_TIMEOUT_SECONDS, provision
 from chalicelib.local.supervisor import Supervisor, child_environment
 from chalicelib.settings import (
     ENV_BUCKET,
@@ -57,6 +58,8 @@ class StartOptions:
     host: str = LOOPBACK
     aws_port: int = 0
     pollers: int = 2
+    # The calls queue's visibility timeout: how soon a message a dead worker held comes back.
+    visibility_timeout: int = LOCAL_VISIBILITY_TIMEOUT_SECONDS
 
 
 def embedded_environment(endpoint_url: str, resources: dict[str, str], cache_dir: str) -> dict[str, str]:
@@ -149,6 +152,9 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
 
     own_cache = not os.environ.get(ENV_CACHE_DIR)
     cache_dir = tempfile.mkdtemp(prefix="fnq-start-cache-") if own_cache else os.environ[ENV_CACHE_DIR]
+    # The moto server runs in this process: its DynamoDB must apply a conditional write atomically,
+    # or two worker threads can both claim one call (see atomic_moto).
+    make_moto_dynamodb_atomic()
     moto = ThreadedMotoServer(ip_address=LOOPBACK, port=options.aws_port, verbose=False)
     moto.start()
     supervisor: Supervisor | None = None
@@ -156,7 +162,9 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
     with stop_on_signals(stop):
         try:
             endpoint = f"http://{LOOPBACK}:{moto.get_host_and_port()[1]}"
-            env = embedded_environment(endpoint, provision(endpoint, DEFAULT_REGION), cache_dir)
+            env = embedded_environment(
+                endpoint, provision(endpoint, DEFAULT_REGION, options.visibility_timeout), cache_dir
+            )
             for name in _UNSET:
                 os.environ.pop(name, None)
             os.environ.update(env)
@@ -173,7 +181,7 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
             )
             worker_pid = supervisor.start()
             api_url = f"http://{'localhost' if options.host == LOOPBACK else options.host}:{options.port}"
-            say(banner(api_url, endpoint, env, worker_pid))
+            say(banner(api_url, endpoint, env, worker_pid, options.visibility_timeout))
             while not stop.wait(0.5):  # a timed wait: signal handlers run promptly in between
                 pass
             say("Stopping: worker, API, embedded AWS (its state is discarded)")
@@ -207,13 +215,13 @@ def shutdown(
     moto.stop()
 
 
-def banner(api_url: str, endpoint: str, env: dict[str, str], worker_pid: int) -> str:
+def banner(api_url: str, endpoint: str, env: dict[str, str], worker_pid: int, visibility_timeout: int) -> str:
     rows = [
         ("API", f"{api_url}  (fn CLI: FN_API_URL={api_url})"),
         ("AWS endpoint", f"{endpoint}  (moto; credentials {FAKE_KEY}/{FAKE_KEY}, region {DEFAULT_REGION})"),
         ("table", env[ENV_TABLE]),
         ("bucket", env[ENV_BUCKET]),
-        ("calls queue", env[ENV_CALLS_QUEUE_URL]),
+        ("calls queue", f"{env[ENV_CALLS_QUEUE_URL]}  (visibility timeout {visibility_timeout} s)"),
         ("dead letters", env[ENV_DEAD_LETTER_QUEUE_URL]),
         ("worker", f"pid {worker_pid} (supervised: restarted if it dies)"),
     ]
