@@ -31,6 +31,7 @@ from typing import Any, TextIO
 import chalicelib
 from chalicelib import wiring
 from chalicelib.local.atomic_moto import make_moto_dynamodb_atomic
+from chalicelib.local.fast_moto import make_moto_server_fast
 from chalicelib.local.provision import DEFAULT_REGION, FAKE_KEY, LOCAL_VISIBILITY_TIMEOUT_SECONDS, provision
 from chalicelib.local.supervisor import Supervisor, child_environment
 from chalicelib.settings import (
@@ -155,6 +156,8 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
     # The moto server runs in this process: its DynamoDB must apply a conditional write atomically,
     # or two worker threads can both claim one call (see atomic_moto).
     make_moto_dynamodb_atomic()
+    # ... and its SQS requests must not slow down as the queue deepens (see fast_moto).
+    make_moto_server_fast()
     moto = ThreadedMotoServer(ip_address=LOOPBACK, port=options.aws_port, verbose=False)
     moto.start()
     supervisor: Supervisor | None = None
@@ -178,6 +181,7 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
                 ],
                 child_environment(os.environ, CODE_ROOT),
                 say,
+                adopt_orphans=True,  # this process has no other children
             )
             worker_pid = supervisor.start()
             api_url = f"http://{'localhost' if options.host == LOOPBACK else options.host}:{options.port}"
