@@ -306,7 +306,13 @@ def wait_until_terminal(
                 next_listing = now + (2 if settled else 5)
                 pending = list_calls(api, app, "queued") + list_calls(api, app, "running")
                 if not pending or now > deadline:
-                    return list_calls(api, app), not pending
+                    began = time.monotonic()
+                    records = list_calls(api, app)
+                    if progress:
+                        print(
+                            f"  listed {len(records)} calls in {time.monotonic() - began:.1f} s", flush=True
+                        )
+                    return records, not pending
             time.sleep(0.5)
     finally:
         api.close()
@@ -488,6 +494,7 @@ def local_stack(
 
 
 def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    began = time.monotonic()
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -495,6 +502,10 @@ def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 30) ->
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+    print(
+        f"  fn start stopped in {time.monotonic() - began:.1f} s (exit status {process.returncode})",
+        flush=True,
+    )
 
 
 # ------------------------------------------------------------------------------------- run
@@ -564,6 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 1 <= args.clients <= 64 or not 1 <= args.calls <= 100_000:
         parser.error("--clients must be 1..64 and --calls 1..100000")
     workdir = Path(tempfile.mkdtemp(prefix="fnq-bench-"))
+    failed = True  # until the figures say otherwise: a crashed run keeps fn start's log
     try:
         if args.api_url:
             target = Target(args.api_url, args.aws_endpoint, args.queue_url)
@@ -582,9 +594,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     target, workdir, args.calls, args.clients, args.app, drain_timeout=args.drain_timeout
                 )
         print(figures.render())
-        return 0 if not figures.violations else 1
+        failed = bool(figures.violations)
+        return 1 if failed else 0
     finally:
-        if args.keep:
+        if args.keep or failed:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)

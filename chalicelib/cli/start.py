@@ -22,7 +22,7 @@ import click
     help="Port of the embedded AWS endpoint (moto server) on 127.0.0.1; default: any free port.",
 )
 @click.option(
-    "--pollers", default=2, show_default=True, type=click.IntRange(1, 16), help="Worker poller threads."
+    "--pollers", default=8, show_default=True, type=click.IntRange(1, 16), help="Worker poller threads."
 )
 @click.option(
     "--visibility-timeout",

@@ -45,6 +45,7 @@ from chalicelib.settings import (
 )
 
 LOOPBACK = "127.0.0.1"
+LISTEN_BACKLOG = 128  # as werkzeug's (the moto server's)
 # The directory holding the `chalicelib` package (and app.py) this process runs.
 CODE_ROOT = str(Path(chalicelib.__file__).resolve().parent.parent)
 
@@ -58,7 +59,7 @@ class StartOptions:
     port: int = 8080
     host: str = LOOPBACK
     aws_port: int = 0
-    pollers: int = 2
+    pollers: int = 8
     # The calls queue's visibility timeout: how soon a message a dead worker held comes back.
     visibility_timeout: int = LOCAL_VISIBILITY_TIMEOUT_SECONDS
 
@@ -85,6 +86,8 @@ def configure_logging() -> None:
     # One line per request to the embedded AWS would drown the API's own request log.
     for noisy in ("werkzeug", "botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # "Connection pool is full": moto's server closes every connection after one request anyway.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     # moto's CloudFormation names every template resource it only records (bucket policies and
     # the like); they do not change what the local stack does.
     logging.getLogger("moto").setLevel(logging.ERROR)
@@ -100,11 +103,15 @@ def bind_api(host: str, port: int) -> Any:
 
     config = Config.create(chalice_stage="dev", app_name=app.app_name, chalice_app=app, project_dir=CODE_ROOT)
     try:
-        return create_local_server(app, config, host, port)
+        server = create_local_server(app, config, host, port)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise PortInUseError(str(exc)) from exc
         raise
+    # socketserver listens with a backlog of 5: a burst of clients connecting at once overflowed
+    # it (SYN cookies, then "connection reset by peer" under bench/load.py's 16 clients).
+    server.server.socket.listen(LISTEN_BACKLOG)
+    return server
 
 
 def check_port_free(host: str, port: int) -> None:

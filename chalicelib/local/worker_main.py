@@ -106,6 +106,9 @@ def configure_logging() -> None:
     )
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # "Connection pool is full, discarding connection": moto's server closes every connection
+    # after one request anyway, so a pool of any size holds nothing worth keeping.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 if __name__ == "__main__":
