@@ -22,9 +22,20 @@ import click
     help="Port of the embedded AWS endpoint (moto server) on 127.0.0.1; default: any free port.",
 )
 @click.option(
-    "--pollers", default=2, show_default=True, type=click.IntRange(1, 16), help="Worker poller threads."
+    "--pollers", default=8, show_default=True, type=click.IntRange(1, 16), help="Worker poller threads."
 )
-def start(port: int, host: str, aws_port: int, pollers: int) -> None:
+@click.option(
+    "--visibility-timeout",
+    default=120,
+    show_default=True,
+    envvar="FNQ_LOCAL_VISIBILITY_SECONDS",
+    show_envvar=True,
+    type=click.IntRange(1, 43200),
+    help="Seconds before a message a dead worker held returns to the calls queue. Keep it above "
+    "the longest route timeout + FNQ_LEASE_GRACE_SECONDS, or a running call's message comes back "
+    "while it runs (harmless, but it re-checks the call).",
+)
+def start(port: int, host: str, aws_port: int, pollers: int, visibility_timeout: int) -> None:
     """Run fnq locally: embedded AWS, the API on http://localhost:PORT and a supervised worker.
 
     Runs in the foreground until Ctrl-C (or SIGTERM); the embedded AWS state lives as long as it.
@@ -32,7 +43,10 @@ def start(port: int, host: str, aws_port: int, pollers: int) -> None:
     from chalicelib.local.stack import StartOptions, configure_logging, run
 
     configure_logging()
-    sys.exit(run(StartOptions(port=port, host=host, aws_port=aws_port, pollers=pollers)))
+    options = StartOptions(
+        port=port, host=host, aws_port=aws_port, pollers=pollers, visibility_timeout=visibility_timeout
+    )
+    sys.exit(run(options))
 
 
 @click.command()

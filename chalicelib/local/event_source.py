@@ -80,6 +80,7 @@ class SqsEventSource:
         region: str,
         batch_size: int = MAX_BATCH,
         wait_seconds: int = WAIT_SECONDS,
+        log_each: bool = False,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
@@ -88,6 +89,8 @@ class SqsEventSource:
         self._batch_size = max(1, min(batch_size, MAX_BATCH))
         self._wait_seconds = wait_seconds
         self._queue_arn: str | None = None
+        # One line per message (for the dead-letter queue, whose messages are few and telling).
+        self._log_each = log_each
 
     @property
     def queue_url(self) -> str:
@@ -105,6 +108,10 @@ class SqsEventSource:
         if not messages:
             return 0
         event = lambda_event(messages, self._arn(), self._region)
+        if self._log_each:
+            for record in event["Records"]:
+                receives = record["attributes"].get("ApproximateReceiveCount", "?")
+                log.info("%s: message %s (received %s times)", self._name(), record["messageId"], receives)
         try:
             response = self._handler(event)
         except Exception:

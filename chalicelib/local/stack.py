@@ -30,7 +30,9 @@ from typing import Any, TextIO
 
 import chalicelib
 from chalicelib import wiring
-from chalicelib.local.provision import DEFAULT_REGION, FAKE_KEY, provision
+from chalicelib.local.atomic_moto import make_moto_dynamodb_atomic
+from chalicelib.local.fast_moto import make_moto_server_fast
+from chalicelib.local.provision import DEFAULT_REGION, FAKE_KEY, LOCAL_VISIBILITY_TIMEOUT_SECONDS, provision
 from chalicelib.local.supervisor import Supervisor, child_environment
 from chalicelib.settings import (
     ENV_BUCKET,
@@ -43,6 +45,7 @@ from chalicelib.settings import (
 )
 
 LOOPBACK = "127.0.0.1"
+LISTEN_BACKLOG = 128  # as werkzeug's (the moto server's)
 # The directory holding the `chalicelib` package (and app.py) this process runs.
 CODE_ROOT = str(Path(chalicelib.__file__).resolve().parent.parent)
 
@@ -56,7 +59,9 @@ class StartOptions:
     port: int = 8080
     host: str = LOOPBACK
     aws_port: int = 0
-    pollers: int = 2
+    pollers: int = 8
+    # The calls queue's visibility timeout: how soon a message a dead worker held comes back.
+    visibility_timeout: int = LOCAL_VISIBILITY_TIMEOUT_SECONDS
 
 
 def embedded_environment(endpoint_url: str, resources: dict[str, str], cache_dir: str) -> dict[str, str]:
@@ -81,6 +86,8 @@ def configure_logging() -> None:
     # One line per request to the embedded AWS would drown the API's own request log.
     for noisy in ("werkzeug", "botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # "Connection pool is full": moto's server closes every connection after one request anyway.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     # moto's CloudFormation names every template resource it only records (bucket policies and
     # the like); they do not change what the local stack does.
     logging.getLogger("moto").setLevel(logging.ERROR)
@@ -96,11 +103,15 @@ def bind_api(host: str, port: int) -> Any:
 
     config = Config.create(chalice_stage="dev", app_name=app.app_name, chalice_app=app, project_dir=CODE_ROOT)
     try:
-        return create_local_server(app, config, host, port)
+        server = create_local_server(app, config, host, port)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise PortInUseError(str(exc)) from exc
         raise
+    # socketserver listens with a backlog of 5: a burst of clients connecting at once overflowed
+    # it (SYN cookies, then "connection reset by peer" under bench/load.py's 16 clients).
+    server.server.socket.listen(LISTEN_BACKLOG)
+    return server
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -149,6 +160,11 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
 
     own_cache = not os.environ.get(ENV_CACHE_DIR)
     cache_dir = tempfile.mkdtemp(prefix="fnq-start-cache-") if own_cache else os.environ[ENV_CACHE_DIR]
+    # The moto server runs in this process: its DynamoDB must apply a conditional write atomically,
+    # or two worker threads can both claim one call (see atomic_moto).
+    make_moto_dynamodb_atomic()
+    # ... and its SQS requests must not slow down as the queue deepens (see fast_moto).
+    make_moto_server_fast()
     moto = ThreadedMotoServer(ip_address=LOOPBACK, port=options.aws_port, verbose=False)
     moto.start()
     supervisor: Supervisor | None = None
@@ -156,7 +172,9 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
     with stop_on_signals(stop):
         try:
             endpoint = f"http://{LOOPBACK}:{moto.get_host_and_port()[1]}"
-            env = embedded_environment(endpoint, provision(endpoint, DEFAULT_REGION), cache_dir)
+            env = embedded_environment(
+                endpoint, provision(endpoint, DEFAULT_REGION, options.visibility_timeout), cache_dir
+            )
             for name in _UNSET:
                 os.environ.pop(name, None)
             os.environ.update(env)
@@ -170,10 +188,11 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
                 ],
                 child_environment(os.environ, CODE_ROOT),
                 say,
+                adopt_orphans=True,  # this process has no other children
             )
             worker_pid = supervisor.start()
             api_url = f"http://{'localhost' if options.host == LOOPBACK else options.host}:{options.port}"
-            say(banner(api_url, endpoint, env, worker_pid))
+            say(banner(api_url, endpoint, env, worker_pid, options.visibility_timeout))
             while not stop.wait(0.5):  # a timed wait: signal handlers run promptly in between
                 pass
             say("Stopping: worker, API, embedded AWS (its state is discarded)")
@@ -207,13 +226,13 @@ def shutdown(
     moto.stop()
 
 
-def banner(api_url: str, endpoint: str, env: dict[str, str], worker_pid: int) -> str:
+def banner(api_url: str, endpoint: str, env: dict[str, str], worker_pid: int, visibility_timeout: int) -> str:
     rows = [
         ("API", f"{api_url}  (fn CLI: FN_API_URL={api_url})"),
         ("AWS endpoint", f"{endpoint}  (moto; credentials {FAKE_KEY}/{FAKE_KEY}, region {DEFAULT_REGION})"),
         ("table", env[ENV_TABLE]),
         ("bucket", env[ENV_BUCKET]),
-        ("calls queue", env[ENV_CALLS_QUEUE_URL]),
+        ("calls queue", f"{env[ENV_CALLS_QUEUE_URL]}  (visibility timeout {visibility_timeout} s)"),
         ("dead letters", env[ENV_DEAD_LETTER_QUEUE_URL]),
         ("worker", f"pid {worker_pid} (supervised: restarted if it dies)"),
     ]

@@ -60,15 +60,15 @@ def run_worker(pollers: int = 2, parent_pid: int | None = None, stop: threading.
     calls, dead_calls = lambda_handlers()
     session = boto3.session.Session(region_name=settings.region)
 
-    def source(queue_url: str, handler: Handler) -> SqsEventSource:
+    def source(queue_url: str, handler: Handler, log_each: bool = False) -> SqsEventSource:
         # One client per poller thread: clients are thread-safe, but this keeps their connection
         # pools apart so one long poll never waits on another.
         sqs = session.client("sqs", endpoint_url=settings.endpoint_url, config=_SQS_CONFIG)
-        return SqsEventSource(sqs, queue_url, handler, settings.region)
+        return SqsEventSource(sqs, queue_url, handler, settings.region, log_each=log_each)
 
     sources = [source(settings.calls_queue_url, calls) for _ in range(max(1, pollers))]
     if settings.dead_letter_queue_url:
-        sources.append(source(settings.dead_letter_queue_url, dead_calls))
+        sources.append(source(settings.dead_letter_queue_url, dead_calls, log_each=True))
     threads = [
         threading.Thread(target=s.run, args=(stop,), name=f"poller-{i}", daemon=True)
         for i, s in enumerate(sources)
@@ -106,6 +106,9 @@ def configure_logging() -> None:
     )
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # "Connection pool is full, discarding connection": moto's server closes every connection
+    # after one request anyway, so a pool of any size holds nothing worth keeping.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 if __name__ == "__main__":

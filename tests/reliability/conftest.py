@@ -1,0 +1,78 @@
+"""One `fn start` for the reliability tests, tuned so that recovery happens in seconds.
+
+The lease of a call is its route's timeout + FNQ_LEASE_GRACE_SECONDS (1 s here), and a message a
+dead worker held comes back after the calls queue's visibility timeout (`--visibility-timeout 2`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.local.support import PYTHON, REPO, FnStart, Http, Process, free_port, process_env
+from tests.support import bundle_of, write_function
+
+VISIBILITY_SECONDS = 2
+LEASE_GRACE_SECONDS = 1
+
+
+class TunedFnStart(FnStart):
+    """`fn start` with short recovery timings; knows its embedded AWS endpoint and queues."""
+
+    def __init__(self, port: int) -> None:
+        argv = [PYTHON, "-m", "chalicelib.local", "--port", str(port)]
+        argv += ["--visibility-timeout", str(VISIBILITY_SECONDS)]
+        env = process_env({"FNQ_LEASE_GRACE_SECONDS": str(LEASE_GRACE_SECONDS)})
+        Process.__init__(self, argv, env, cwd=REPO)
+        self.url = f"http://localhost:{port}"
+
+    def banner_value(self, name: str) -> str:
+        match = re.search(rf"^  {name} +(\S+)", self.output, re.MULTILINE)
+        assert match, self.output
+        return match[1]
+
+    @property
+    def aws_endpoint(self) -> str:
+        return self.banner_value("AWS endpoint")
+
+    @property
+    def calls_queue(self) -> str:
+        return self.banner_value("calls queue")
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return self.banner_value("dead letters")
+
+    def sqs(self) -> Any:
+        session = boto3.session.Session(aws_access_key_id="fnq", aws_secret_access_key="fnq")
+        return session.client("sqs", region_name="us-east-1", endpoint_url=self.aws_endpoint)
+
+    def depth(self, queue_url: str) -> int:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        attributes = self.sqs().get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)
+        return sum(int(attributes["Attributes"][n]) for n in names)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[TunedFnStart]:
+    started = TunedFnStart(free_port())
+    try:
+        started.ready()
+        yield started
+    finally:
+        started.stop()
+
+
+def deploy(http: Http, functions: Path, app: str, name: str, source: str, **route: Any) -> None:
+    """Upload `source` as a python function and PUT an async route running it."""
+    digest, data = bundle_of(write_function(functions / f"{app}-{name}", source, name=name))
+    status, _, reply = http.request("PUT", f"/v1/bundles/sha256/{digest[7:]}", data, "application/zip")
+    assert status == 200, reply
+    spec = {"image": f"{name}:0.0.1", "bundle": digest, "type": "async", **route}
+    status, body = http.json("PUT", f"/v1/apps/{app}/routes/{name}", {"route": spec})
+    assert status == 200, body
