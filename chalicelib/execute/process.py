@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,19 @@ class ExitStatus:
     code: int  # the exit code, or 128 + signal number as a container runtime reports it
 
 
+# Function processes this process started and has not reaped yet. `fn start` serves sync calls
+# in the same process that supervises the worker and adopts its orphans; it must tell its own
+# functions (children it spawned) from a dead worker's (children it adopted).
+_LIVE: set[int] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def spawned_here() -> frozenset[int]:
+    """Pids of the function processes this process started and has not reaped."""
+    with _LIVE_LOCK:
+        return frozenset(_LIVE)
+
+
 class Child:
     """A started function process with non-blocking pipes and, where the kernel has it, a pidfd."""
 
@@ -48,6 +62,8 @@ class Child:
             bufsize=0,
         )
         self.pid = self._proc.pid
+        with _LIVE_LOCK:
+            _LIVE.add(self.pid)
         assert self._proc.stdin and self._proc.stdout
         self.stdin_fd: int | None = self._proc.stdin.fileno()
         self.stdout_fd = self._proc.stdout.fileno()
@@ -95,6 +111,8 @@ class Child:
             self.status = ExitStatus(code=code)
         # Tell Popen the process is reaped, so it never waits on the pid again.
         self._proc.returncode = self.status.code
+        with _LIVE_LOCK:
+            _LIVE.discard(self.pid)
         return self.status
 
     def tree_rss_kb(self) -> int:

@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from chalicelib.execute.process import spawned_here
+
 # Longer than the worker's long poll (event_source.WAIT_SECONDS): a killed worker's receives are
 # still open at the endpoint until their wait ends, and a message arriving meanwhile is handed to
 # the dead connection (then invisible for the visibility timeout). Restarting after that, every
@@ -155,7 +157,9 @@ class Supervisor:
     def _kill_orphans(self) -> None:
         if not self._adopts:
             return
-        killed = kill_adopted(self._children)
+        # This process's own function processes (sync calls served by the API beside the
+        # supervisor) are its children too, but not orphans.
+        killed = kill_adopted(self._children | spawned_here())
         if killed:
             self._say(f"{self._name}: killed {killed} process(es) it left running")
 
