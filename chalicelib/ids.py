@@ -58,7 +58,3 @@ def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, as Fn marshals strfmt.DateTime: 2018-03-20T18:11:17.123Z."""
     value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)

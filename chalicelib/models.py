@@ -34,12 +34,6 @@ class CallStatus(StrEnum):
     TIMEOUT = "timeout"  # the function ran past its timeout and its process group was killed
     CANCELLED = "cancelled"  # a client cancelled the call before it finished
 
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL
-
-
-TERMINAL = frozenset({CallStatus.SUCCESS, CallStatus.ERROR, CallStatus.TIMEOUT, CallStatus.CANCELLED})
 
 TRANSITIONS: dict[CallStatus, frozenset[CallStatus]] = {
     CallStatus.QUEUED: frozenset({CallStatus.RUNNING, CallStatus.CANCELLED, CallStatus.ERROR}),
@@ -73,11 +67,6 @@ def _stamped(
     if updated_at:
         body["updated_at"] = format_time(updated_at)
     return body
-
-
-def sources_of(target: CallStatus) -> frozenset[CallStatus]:
-    """The states from which `target` may be entered: what a store puts in its condition."""
-    return frozenset(src for src, dests in TRANSITIONS.items() if target in dests)
 
 
 class RouteType(StrEnum):

@@ -176,6 +176,10 @@ class LogStore(Protocol):
         """The outcome stored with the log, or None when there is no log."""
         raise NotImplementedError
 
+    def delete_logs(self, app_name: str) -> None:
+        """Delete every log of the app (the app is being deleted)."""
+        raise NotImplementedError
+
     def get_log(self, app_name: str, call_id: str) -> bytes:
         """Raises NotFoundError("Call log not found")."""
         raise NotImplementedError

@@ -170,13 +170,8 @@ class Service:
 
     def delete_app(self, name: str) -> None:
         self._apps.delete_app(name)
-        self._logs_delete(name)
+        self._logs.delete_logs(name)
         self._cache.forget(name)
-
-    def _logs_delete(self, name: str) -> None:
-        delete = getattr(self._logs, "delete_logs", None)
-        if delete is not None:
-            delete(name)
 
     # ---------------------------------------------------------------- routes
     def list_routes(self, app_name: str, cursor: str | None, per_page: str | None) -> Page[Route]:
@@ -425,6 +420,9 @@ class Service:
     def redrive_call(self, app_name: str, call_id: str) -> Call:
         """Queue a dead call again (409 for any other); it gets a fresh allowance of attempts."""
         self.get_call(app_name, call_id)
+        return self._redrive(call_id)
+
+    def _redrive(self, call_id: str) -> Call:
         try:
             call = self._calls.redrive(call_id, self._clock())
         except TransitionError as exc:
@@ -448,9 +446,9 @@ class Service:
         cursor: str | None = None
         while True:
             page = self.list_calls(app_name, cursor=cursor, per_page=str(MAX_PER_PAGE), status="error")
-            for call in page.items:
+            for call in page.items:  # listed under the app already: no second read
                 with contextlib.suppress(ConflictError):
-                    redriven.append(self.redrive_call(app_name, call.id).id)
+                    redriven.append(self._redrive(call.id).id)
             if not page.next_cursor:
                 return redriven
             cursor = page.next_cursor

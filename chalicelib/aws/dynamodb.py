@@ -33,6 +33,7 @@ from chalicelib.errors import (
 from chalicelib.ids import CROCKFORD, id_before
 from chalicelib.models import (
     LEASE_EXPIRED,
+    TRANSITIONS,
     App,
     Attempt,
     Call,
@@ -50,6 +51,8 @@ _ser = TypeSerializer()
 _de = TypeDeserializer()
 
 CALL_SK = "#CALL"
+# Appends the `:entry` list to the call's attempts (with `:empty` for the first).
+APPEND_ATTEMPT = "attempts = list_append(if_not_exists(attempts, :empty), :entry)"
 APP_SK = "#APP"
 LOWEST_ID = "0" * 26
 HIGHEST_ID = "7" + "Z" * 25
@@ -363,14 +366,13 @@ class DynamoStore:
         return [self._call(i) for i in found[: query.limit]]
 
     def claim(self, call_id: str, now: datetime) -> Call:
-        update = (
-            "SET #status = :running, attempt = if_not_exists(attempt, :zero) + :one, "
-            "lease_until = :now_ms + lease_ms, started_at = if_not_exists(started_at, :now), "
-            "attempt_started_at = :now"
+        sets = (
+            "attempt = if_not_exists(attempt, :zero) + :one, lease_until = :now_ms + lease_ms, "
+            "started_at = if_not_exists(started_at, :now), attempt_started_at = :now"
         )
-        values = {"running": "running", "zero": 0, "one": 1, "now_ms": _epoch_ms(now), "now": _time(now)}
+        values: dict[str, Any] = {"zero": 0, "one": 1, "now_ms": _epoch_ms(now), "now": _time(now)}
         try:
-            return self._update(call_id, update, "#status = :queued", queued="queued", **values)
+            return self._move(call_id, {CallStatus.QUEUED}, CallStatus.RUNNING, sets, **values)
         except TransitionError as exc:
             current: Call | None = exc.current
             lease = current.lease_expires_at if current else None
@@ -381,13 +383,15 @@ class DynamoStore:
         lost = self._attempt_entry(
             current.attempt, current.attempt_started_at, CallStatus.ERROR, now, LEASE_EXPIRED
         )
-        return self._update(
+        return self._move(
             call_id,
-            update + ", attempts = list_append(if_not_exists(attempts, :empty), :lost)",
-            "#status = :running AND attempt = :seen AND lease_until < :now_ms",
+            {CallStatus.RUNNING},
+            CallStatus.RUNNING,
+            f"{sets}, {APPEND_ATTEMPT}",
+            guard="attempt = :seen AND lease_until < :now_ms",
             seen=current.attempt,
             empty=[],
-            lost=[lost],
+            entry=[lost],
             **values,
         )
 
@@ -402,27 +406,23 @@ class DynamoStore:
         attempt_started_at: datetime | None = None,
         dead: bool = False,
     ) -> Call:
-        update = (
-            "SET #status = :status, completed_at = :now, #error = :error, "
-            "attempts = list_append(if_not_exists(attempts, :empty), :entry)"
-        )
+        sets = f"completed_at = :now, #error = :error, {APPEND_ATTEMPT}"
         values: dict[str, Any] = {
-            "status": status.value,
             "now": _time(now),
             "error": error,
             "empty": [],
             "entry": [self._attempt_entry(attempt, attempt_started_at, status, now, error)],
             "attempt": attempt,
-            "running": "running",
         }
         if dead:
-            update += ", dead = :dead"
+            sets += ", dead = :dead"
             values["dead"] = True
         if stats is not None:
-            update += ", stats = :stats"
+            sets += ", stats = :stats"
             values["stats"] = {k: v for k, v in stats.to_fn().items() if v is not None}
-        update += " REMOVE lease_until"
-        return self._update(call_id, update, "#status = :running AND attempt = :attempt", **values)
+        return self._move(
+            call_id, {CallStatus.RUNNING}, status, sets, "lease_until", "attempt = :attempt", **values
+        )
 
     def requeue(
         self,
@@ -432,13 +432,13 @@ class DynamoStore:
         error: str,
         attempt_started_at: datetime | None = None,
     ) -> Call:
-        return self._update(
+        return self._move(
             call_id,
-            "SET #status = :queued, #error = :error, "
-            "attempts = list_append(if_not_exists(attempts, :empty), :entry) REMOVE lease_until",
-            "#status = :running AND attempt = :attempt",
-            queued="queued",
-            running="running",
+            {CallStatus.RUNNING},
+            CallStatus.QUEUED,
+            f"#error = :error, {APPEND_ATTEMPT}",
+            "lease_until",
+            "attempt = :attempt",
             error=error,
             empty=[],
             entry=[self._attempt_entry(attempt, attempt_started_at, CallStatus.ERROR, now, error)],
@@ -446,37 +446,35 @@ class DynamoStore:
         )
 
     def fail_queued(self, call_id: str, now: datetime, error: str) -> Call:
-        return self._update(
+        return self._move(
             call_id,
-            "SET #status = :failed, completed_at = :now, #error = :error, dead = :dead",
-            "#status = :queued",
-            failed="error",
-            queued="queued",
+            {CallStatus.QUEUED},
+            CallStatus.ERROR,
+            "completed_at = :now, #error = :error, dead = :dead",
             now=_time(now),
             error=error,
             dead=True,
         )
 
     def redrive(self, call_id: str, now: datetime) -> Call:
-        return self._update(
+        return self._move(
             call_id,
-            "SET #status = :queued, redrive_base = attempt, redriven_at = :now "
-            "REMOVE dead, completed_at, #error",
-            "#status = :failed AND dead = :dead",
-            queued="queued",
-            failed="error",
+            {CallStatus.ERROR},
+            CallStatus.QUEUED,
+            "redrive_base = attempt, redriven_at = :now",
+            "dead, completed_at, #error",
+            "dead = :dead",
             dead=True,
             now=_time(now),
         )
 
     def cancel(self, call_id: str, now: datetime) -> Call:
-        return self._update(
+        return self._move(
             call_id,
-            "SET #status = :cancelled, completed_at = :now REMOVE lease_until",
-            "#status IN (:queued, :running)",
-            cancelled="cancelled",
-            queued="queued",
-            running="running",
+            {CallStatus.QUEUED, CallStatus.RUNNING},
+            CallStatus.CANCELLED,
+            "completed_at = :now",
+            "lease_until",
             now=_time(now),
         )
 
@@ -493,7 +491,28 @@ class DynamoStore:
             entry["error"] = error
         return entry
 
-    def _update(self, call_id: str, update: str, condition: str, **values: Any) -> Call:
+    def _move(
+        self,
+        call_id: str,
+        sources: set[CallStatus],
+        target: CallStatus,
+        sets: str = "",
+        removes: str = "",
+        guard: str = "",
+        **values: Any,
+    ) -> Call:
+        """One transition as one conditional write: status in `sources` → `target`, plus `sets`.
+
+        The move must be in models.TRANSITIONS; the status condition is built from `sources`, and
+        `guard` adds to it (the attempt that holds the call, an expired lease, `dead`).
+        """
+        if not all(target in TRANSITIONS[source] for source in sources):
+            raise ValueError(f"{sorted(sources)} → {target} is not a transition of models.TRANSITIONS")
+        sources_values = {f"from_{source.value}": source.value for source in sources}
+        condition = "#status IN (" + ", ".join(f":{name}" for name in sorted(sources_values)) + ")"
+        update = (
+            "SET #status = :to" + (f", {sets}" if sets else "") + (f" REMOVE {removes}" if removes else "")
+        )
         names = {"#status": "status"}
         if "#error" in update:
             names["#error"] = "error"
@@ -502,9 +521,10 @@ class DynamoStore:
                 TableName=self._table,
                 Key=self._call_key(call_id),
                 UpdateExpression=update,
-                ConditionExpression=f"attribute_exists(pk) AND {condition}",
+                ConditionExpression=f"attribute_exists(pk) AND {condition}"
+                + (f" AND {guard}" if guard else ""),
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_values(**values),
+                ExpressionAttributeValues=_values(to=target.value, **sources_values, **values),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )

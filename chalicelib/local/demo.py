@@ -26,7 +26,6 @@ from chalicelib.local.stack import CODE_ROOT
 # The `fn` installed next to this interpreter: the project's own, never another on PATH.
 FN = str(Path(sys.executable).with_name("fn"))
 CALL_ID = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{26}\b")
-TERMINAL = ("success", "error", "timeout", "cancelled")
 EXPECTED_LOG = {"message": "Hello World"}
 START_TIMEOUT_SECONDS = 60.0
 CALL_TIMEOUT_SECONDS = 60.0
@@ -94,19 +93,9 @@ def add_async_type(func_yaml: Path) -> None:
 
 
 def wait_for_call(work: Path, env: dict[str, str], call_id: str) -> str:
-    """`fn calls get --wait`; without --wait in this CLI, `fn calls get` until the status is final."""
-    try:
-        return run([FN, "calls", "get", "--wait", "myapp", call_id], work, env)
-    except DemoFailed:
-        print("(no --wait here: polling `fn calls get` instead)", flush=True)
-    deadline = time.monotonic() + CALL_TIMEOUT_SECONDS
-    while True:
-        done = subprocess.run(
-            [FN, "calls", "get", "myapp", call_id], cwd=work, env=env, capture_output=True, text=True
-        )
-        if any(f"Status: {s}" in done.stdout for s in TERMINAL) or time.monotonic() > deadline:
-            return run([FN, "calls", "get", "myapp", call_id], work, env)
-        time.sleep(0.5)
+    """`fn calls get --wait`: blocks until the call is final, then prints its block."""
+    timeout = str(CALL_TIMEOUT_SECONDS)
+    return run([FN, "calls", "get", "--wait", "--timeout", timeout, "myapp", call_id], work, env)
 
 
 def tutorial(work: Path, env: dict[str, str]) -> None:

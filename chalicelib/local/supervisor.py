@@ -114,7 +114,6 @@ class Supervisor:
         self._monitor: threading.Thread | None = None
         self._children: set[int] = set()  # every child this supervisor spawned
         self._adopts = adopt_orphans and become_subreaper()
-        self.restarts = 0
 
     @property
     def pid(self) -> int | None:
@@ -184,7 +183,6 @@ class Supervisor:
                 if self._stopping.is_set():
                     return
                 restarted = self._spawn()
-                self.restarts += 1
             self._say(f"{self._name} restarted: pid {restarted.pid}")
             # A child that keeps dying at once is restarted ever more slowly, not in a hot loop.
             delay = min(delay * 2, MAX_RESTART_DELAY_SECONDS)
