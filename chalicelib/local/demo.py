@@ -28,7 +28,6 @@ FN = str(Path(sys.executable).with_name("fn"))
 CALL_ID = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{26}\b")
 EXPECTED_LOG = {"message": "Hello World"}
 START_TIMEOUT_SECONDS = 60.0
-CALL_TIMEOUT_SECONDS = 60.0
 
 
 class DemoFailed(Exception):
@@ -94,8 +93,7 @@ def add_async_type(func_yaml: Path) -> None:
 
 def wait_for_call(work: Path, env: dict[str, str], call_id: str) -> str:
     """`fn calls get --wait`: blocks until the call is final, then prints its block."""
-    timeout = str(CALL_TIMEOUT_SECONDS)
-    return run([FN, "calls", "get", "--wait", "--timeout", timeout, "myapp", call_id], work, env)
+    return run([FN, "calls", "get", "--wait", "myapp", call_id], work, env)
 
 
 def tutorial(work: Path, env: dict[str, str]) -> None:
