@@ -31,12 +31,12 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 demo: $(STAMP)
-	$(BIN)/python -m chalicelib.local.demo
+	$(BIN)/python -m fnq.local.demo
 
 # Offline: out/$(STAGE)/sam.json + deployment.zip, from `$(BIN)/chalice package --merge-template`
-# run on a staged copy of the app with infra/ merged in (chalicelib/packaging.py, docs/DEPLOY.md).
+# run on a staged copy of the app with infra/ merged in (fnq/packaging.py, docs/DEPLOY.md).
 package: $(STAMP)
-	$(BIN)/python -m chalicelib.packaging --chalice $(BIN)/chalice --stage $(STAGE) --out out
+	$(BIN)/python -m fnq.packaging --chalice $(BIN)/chalice --stage $(STAGE) --out out
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out

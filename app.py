@@ -22,7 +22,7 @@ app.register_blueprint(api.bp)
 
 @app.on_sqs_message(queue=CALLS_QUEUE_NAME, batch_size=10)
 def handle_calls(event: Any) -> dict[str, Any]:
-    return wiring.components().worker.handle_batch(event.to_dict())
+    return wiring.components().calls_handler.handle_batch(event.to_dict())
 
 
 @app.on_sqs_message(queue=DEAD_LETTER_QUEUE_NAME, batch_size=10)

@@ -471,7 +471,7 @@ def local_stack(
     child_env.update({"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **(env or {})})
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.local", "--port", str(port), *extra_args],
+            [sys.executable, "-m", "fnq.local", "--port", str(port), *extra_args],
             env=child_env,
             cwd=REPO,
             stdout=log,

@@ -15,13 +15,13 @@ from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.dynamodb import DynamoStore
 from chalicelib.aws.s3 import S3Blobs
 from chalicelib.aws.sqs import SqsCallQueue
+from chalicelib.batch import CallBatchHandler, DeadLetterHandler
 from chalicelib.execute.executor import Executor
 from chalicelib.ids import utcnow
 from chalicelib.ports import FunctionExecutor
 from chalicelib.runner import CallRunner
 from chalicelib.service import Service
 from chalicelib.settings import Settings
-from chalicelib.worker import DeadLetterHandler, Worker
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Components:
     clients: AwsClients
     service: Service
     runner: CallRunner
-    worker: Worker
+    calls_handler: CallBatchHandler
     dead_letters: DeadLetterHandler
 
 
@@ -70,7 +70,9 @@ def build(
         api_token=settings.api_token,
         max_async_timeout=settings.max_async_timeout,
     )
-    return Components(settings, clients, service, runner, Worker(runner), DeadLetterHandler(store, clock))
+    return Components(
+        settings, clients, service, runner, CallBatchHandler(runner), DeadLetterHandler(store, clock)
+    )
 
 
 _lock = threading.Lock()

@@ -12,8 +12,8 @@ from moto import mock_aws
 
 from app import app as chalice_app
 from chalicelib import wiring
-from chalicelib.local.atomic_moto import make_moto_dynamodb_atomic
 from chalicelib.settings import Settings
+from fnq.local.atomic_moto import make_moto_dynamodb_atomic
 from tests.support import bundle_of, create_resources, receive_event, settle, write_function
 
 HELLO = """

@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 
 from chalicelib.bundles import digest_of, make_bundle
-from chalicelib.local.resources import create_local_resources
 from chalicelib.settings import Settings
+from fnq.local.resources import create_local_resources
 
 REGION = "us-east-1"
 

@@ -1,1 +1,1 @@
-"""Adapters to AWS: the only package (with `chalicelib.local`) that imports boto3."""
+"""Adapters to AWS: the only modules of chalicelib that import boto3 or botocore."""

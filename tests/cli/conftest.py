@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from chalicelib.cli.factory import CliFactory
-from chalicelib.cli.main import main
+from fnq.cli.factory import CliFactory
+from fnq.cli.main import main
 from tests.cli.peer import FakeClock, FnPeer, RunFn, handler_for
 
 

@@ -1,4 +1,4 @@
-"""A command module for the lazy-loading test, standing in for the lead's `start.py`."""
+"""A command module for the lazy-loading test, standing in for `fn start`."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.cli.client import Endpoint
-from chalicelib.cli.errors import CliError
+from fnq.cli.client import Endpoint
+from fnq.cli.errors import CliError
 from tests.cli.peer import FnPeer, RunFn
 
 

@@ -27,7 +27,7 @@ config:
 
 
 def copy_builder(src: Path, dest: Path) -> FuncFile:
-    """Stands in for chalicelib.execute.build.build_function: the build output is the source."""
+    """Stands in for fnq.build.function.build_function: the build output is the source."""
     shutil.copytree(src, dest, dirs_exist_ok=True)
     return load_func_file(dest)
 

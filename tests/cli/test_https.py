@@ -48,7 +48,7 @@ def test_an_https_fn_api_url_is_spoken_over_verified_tls(tls_peer: tuple[FnPeer,
     env = {**os.environ, "FN_API_URL": peer.url, "SSL_CERT_FILE": str(cert), "PYTHONPATH": str(ROOT)}
 
     done = subprocess.run(
-        [sys.executable, "-m", "chalicelib.cli", "apps", "list"],
+        [sys.executable, "-m", "fnq.cli", "apps", "list"],
         capture_output=True,
         env=env,
         cwd=ROOT,
@@ -64,7 +64,7 @@ def test_an_untrusted_certificate_is_an_error_line(tls_peer: tuple[FnPeer, Path]
     env.pop("SSL_CERT_FILE", None)
 
     done = subprocess.run(
-        [sys.executable, "-m", "chalicelib.cli", "apps", "list"],
+        [sys.executable, "-m", "fnq.cli", "apps", "list"],
         capture_output=True,
         env=env,
         cwd=ROOT,

@@ -9,7 +9,7 @@ from tests.cli.peer import RunFn, write
 
 
 class RecordingWriter:
-    """Stands in for chalicelib.boilerplate.write_boilerplate; writes a minimal func.yaml."""
+    """Stands in for fnq.build.boilerplate.write_boilerplate; writes a minimal func.yaml."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
@@ -73,8 +73,8 @@ def test_init_needs_a_known_runtime(fn: RunFn, in_tmp: Path) -> None:
 
 
 def test_init_writes_a_real_python_function(fn: RunFn, in_tmp: Path) -> None:
-    # Needs chalicelib.boilerplate from the execution branch: runs once the lead has merged it.
-    pytest.importorskip("chalicelib.boilerplate")
+    # Needs fnq.build.boilerplate from the execution branch: runs once the lead has merged it.
+    pytest.importorskip("fnq.build.boilerplate")
     from chalicelib.execute.funcfile import load_func_file
 
     result = fn("init", "--runtime", "python", "hello")

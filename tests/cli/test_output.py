@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.cli.output import format_time, go_json, tab_table
+from fnq.cli.output import format_time, go_json, tab_table
 
 
 @pytest.mark.parametrize(

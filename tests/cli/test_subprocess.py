@@ -16,7 +16,7 @@ def run_fn(
     peer_url: str, *args: str, stdin: int | None = None, input: bytes | None = None
 ) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "FN_API_URL": peer_url, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "chalicelib.cli", *args]
+    command = [sys.executable, "-m", "fnq.cli", *args]
     return subprocess.run(
         command, stdin=stdin, input=input, capture_output=True, env=env, cwd=ROOT, timeout=30
     )
@@ -62,7 +62,7 @@ def test_a_refused_connection_is_one_error_line_and_no_traceback(peer: FnPeer) -
 
 def test_the_cli_imports_neither_boto3_nor_chalice() -> None:
     probe = (
-        "import sys, chalicelib.cli.main\n"
+        "import sys, fnq.cli.main\n"
         "heavy = {'boto3', 'botocore', 'chalice', 'moto'}\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
     )

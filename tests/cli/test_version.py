@@ -3,7 +3,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from chalicelib.cli.factory import client_version
+from fnq.cli.factory import client_version
 from tests.cli.peer import FnPeer, RunFn
 
 

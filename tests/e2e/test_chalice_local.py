@@ -1,6 +1,6 @@
 """`chalice local` + `fn worker` pass the same tutorial, driven by the `fn` CLI (docs/LOCAL.md's recipe).
 
-A standalone moto server, the resources from `python -m chalicelib.local.provision`'s `export`
+A standalone moto server, the resources from `python -m fnq.local.provision`'s `export`
 lines, then `chalice local --no-autoreload` and `fn worker` as the user starts them, in one
 environment. (tests/local/test_chalice_local.py drives the same set-up with plain HTTP.)
 """
@@ -32,9 +32,9 @@ CHALICE = Path(PYTHON).with_name("chalice")
 
 
 def provisioned(endpoint_url: str) -> dict[str, str]:
-    """`eval "$(python -m chalicelib.local.provision)"`: the FNQ_* names from its export lines."""
+    """`eval "$(python -m fnq.local.provision)"`: the FNQ_* names from its export lines."""
     done = subprocess.run(
-        [PYTHON, "-m", "chalicelib.local.provision"],
+        [PYTHON, "-m", "fnq.local.provision"],
         env=aws_env(endpoint_url),
         cwd=REPO,
         capture_output=True,

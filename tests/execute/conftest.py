@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.boilerplate import write_boilerplate
-from chalicelib.execute.build import build_function
 from chalicelib.execute.executor import Executor
+from fnq.build.boilerplate import write_boilerplate
+from fnq.build.function import build_function
 
 
 @pytest.fixture

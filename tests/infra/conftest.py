@@ -14,10 +14,9 @@ import pytest
 import yaml
 from moto.server import ThreadedMotoServer
 
-from chalicelib.local.resources import create_local_resources
+from fnq.local.resources import create_local_resources
 
 REPO = Path(__file__).resolve().parents[2]
-STANDIN_APP = Path(__file__).with_name("standin_app.py")
 
 
 @pytest.fixture(autouse=True)
@@ -83,16 +82,10 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def the_app_file() -> Path:
-    """The real app.py once it is in the tree; until then, a stand-in with the same handlers."""
-    real = REPO / "app.py"
-    return real if real.exists() else STANDIN_APP
-
-
 @pytest.fixture(scope="session")
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every stage packaged once, offline, into a temporary directory: stage → package dir."""
-    from chalicelib.packaging import package
+    from fnq.packaging import package
 
     out = tmp_path_factory.mktemp("out")
     with pytest.MonkeyPatch.context() as env:
@@ -101,7 +94,7 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         env.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
         env.delenv("AWS_ACCESS_KEY_ID", raising=False)
         env.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
-        return {stage: package(stage, out, app_file=the_app_file()) for stage in stages()}
+        return {stage: package(stage, out) for stage in stages()}
 
 
 def cfn_lint(template: Path) -> subprocess.CompletedProcess[str]:

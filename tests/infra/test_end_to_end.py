@@ -14,8 +14,8 @@ from chalice.test import Client
 from app import app as chalice_app
 from chalicelib import wiring
 from chalicelib.aws.actions import ACTIONS
-from chalicelib.local.atomic_moto import make_moto_dynamodb_atomic
 from chalicelib.settings import Settings
+from fnq.local.atomic_moto import make_moto_dynamodb_atomic
 from tests.conftest import Stack
 from tests.support import receive_event
 
@@ -114,7 +114,7 @@ def test_every_aws_action_the_code_makes_is_in_the_policy_list(infra_stack: tupl
 
 
 def test_the_api_token_is_a_secret_parameter_given_to_the_api_function_only() -> None:
-    from chalicelib.packaging import load_merge_template
+    from fnq.packaging import load_merge_template
 
     template = load_merge_template()
     assert template["Parameters"]["ApiToken"]["NoEcho"] is True

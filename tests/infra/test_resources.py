@@ -7,7 +7,6 @@ import json
 import boto3
 import pytest
 
-from chalicelib.local.resources import LocalStackError, create_local_resources
 from chalicelib.settings import (
     ENV_BUCKET,
     ENV_CALLS_QUEUE_URL,
@@ -15,6 +14,7 @@ from chalicelib.settings import (
     ENV_TABLE,
     Settings,
 )
+from fnq.local.resources import LocalStackError, create_local_resources
 from tests.infra.conftest import REPO, load_yaml, stage_setting, stages
 
 # The stack still completes: moto skips the resource it cannot build (the TLS-only bucket policy).

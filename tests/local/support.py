@@ -144,12 +144,12 @@ class Process:
 
 
 class FnStart(Process):
-    """`fn start --port PORT` (as `python -m chalicelib.local`, or `command`), waited on until it is ready."""
+    """`fn start --port PORT` (as `python -m fnq.local`, or `command`), waited on until it is ready."""
 
     def __init__(
         self,
         port: int,
-        command: Sequence[str] = (PYTHON, "-m", "chalicelib.local"),
+        command: Sequence[str] = (PYTHON, "-m", "fnq.local"),
         new_session: bool = False,
     ) -> None:
         super().__init__([*command, "--port", str(port)], process_env(), cwd=REPO, new_session=new_session)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.local.provision import provision
+from fnq.local.provision import provision
 from tests.local.support import PYTHON, REPO, Http, Process, free_port, process_env, wait_for_port
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +41,7 @@ def test_chalice_local_and_fn_worker_run_the_tutorial_against_any_endpoint(
     port = free_port()
     chalice = str(Path(PYTHON).parent / "chalice")
     api = Process([chalice, "local", "--no-autoreload", "--port", str(port)], env, cwd=REPO)
-    worker = Process([PYTHON, "-m", "chalicelib.local.worker_main"], env, cwd=tmp_path)
+    worker = Process([PYTHON, "-m", "fnq.cli", "worker"], env, cwd=tmp_path)
     try:
         http = Http(f"http://localhost:{port}")
         http.wait_until_up()
@@ -54,7 +54,7 @@ def test_chalice_local_and_fn_worker_run_the_tutorial_against_any_endpoint(
 
 
 def test_fn_worker_without_a_queue_says_what_to_set_and_exits_1(tmp_path: Path) -> None:
-    worker = Process([PYTHON, "-m", "chalicelib.local.worker_main"], process_env(), cwd=tmp_path)
+    worker = Process([PYTHON, "-m", "fnq.cli", "worker"], process_env(), cwd=tmp_path)
     assert worker.popen.wait(30) == 1
     worker.stop()
     assert "ERROR: FNQ_CALLS_QUEUE_URL is not set" in worker.output

@@ -12,15 +12,15 @@ from tests.local.support import PYTHON, REPO, process_env
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(
-        any(importlib.util.find_spec(m) is None for m in ("chalicelib.cli.main", "chalicelib.cli.init")),
-        reason="the fn CLI (chalicelib.cli.main, init, deploy) is not in this tree",
+        any(importlib.util.find_spec(m) is None for m in ("fnq.cli.main", "fnq.cli.init")),
+        reason="the fn CLI (fnq.cli.main, init, deploy) is not in this tree",
     ),
 ]
 
 
 def test_the_demo_runs_the_async_tutorial_to_hello_world() -> None:
     done = subprocess.run(
-        [PYTHON, "-m", "chalicelib.local.demo"],
+        [PYTHON, "-m", "fnq.local.demo"],
         cwd=REPO,
         env=process_env(),
         capture_output=True,

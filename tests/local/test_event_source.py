@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.local.event_source import SqsEventSource, records_to_delete
+from fnq.local.event_source import SqsEventSource, records_to_delete
 
 REGION = "us-east-1"
 

@@ -9,7 +9,7 @@ SCRIPT = r"""
 import os, signal, subprocess, sys, time
 from pathlib import Path
 from chalicelib.execute.process import Child
-from chalicelib.local.supervisor import become_subreaper, kill_adopted
+from fnq.local.supervisor import become_subreaper, kill_adopted
 from chalicelib.execute.process import spawned_here
 
 assert become_subreaper()

@@ -25,7 +25,7 @@ class TunedFnStart(FnStart):
     """`fn start` with short recovery timings; knows its embedded AWS endpoint and queues."""
 
     def __init__(self, port: int) -> None:
-        argv = [PYTHON, "-m", "chalicelib.local", "--port", str(port)]
+        argv = [PYTHON, "-m", "fnq.local", "--port", str(port)]
         argv += ["--visibility-timeout", str(VISIBILITY_SECONDS)]
         env = process_env({"FNQ_LEASE_GRACE_SECONDS": str(LEASE_GRACE_SECONDS)})
         Process.__init__(self, argv, env, cwd=REPO)

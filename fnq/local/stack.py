@@ -2,7 +2,7 @@
 
 One foreground process holds the moto server and the API, both in-process threads: the state of
 the embedded AWS lives exactly as long as `fn start`. The worker is a child process
-(`python -m chalicelib.local.worker_main`) restarted whenever it dies; it reaches the moto server
+(`python -m fnq.cli worker`) restarted whenever it dies; it reaches the moto server
 over HTTP like any other client.
 
 Order matters: the API port is bound first (a busy port fails before anything starts), then the
@@ -30,10 +30,6 @@ from typing import Any, TextIO
 
 import chalicelib
 from chalicelib import wiring
-from chalicelib.local.atomic_moto import make_moto_dynamodb_atomic
-from chalicelib.local.fast_moto import make_moto_server_fast
-from chalicelib.local.provision import DEFAULT_REGION, FAKE_KEY, LOCAL_VISIBILITY_TIMEOUT_SECONDS, provision
-from chalicelib.local.supervisor import Supervisor, child_environment
 from chalicelib.settings import (
     ENV_BUCKET,
     ENV_CACHE_DIR,
@@ -43,6 +39,10 @@ from chalicelib.settings import (
     ENV_REGION,
     ENV_TABLE,
 )
+from fnq.local.atomic_moto import make_moto_dynamodb_atomic
+from fnq.local.fast_moto import make_moto_server_fast
+from fnq.local.provision import DEFAULT_REGION, FAKE_KEY, LOCAL_VISIBILITY_TIMEOUT_SECONDS, provision
+from fnq.local.supervisor import Supervisor, child_environment
 
 LOOPBACK = "127.0.0.1"
 LISTEN_BACKLOG = 128  # as werkzeug's (the moto server's)
@@ -83,6 +83,8 @@ _UNSET = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT
 
 def configure_logging() -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="api %(levelname)s %(message)s")
+    # Chalice sets its app's logger ("fnq") to ERROR; fnq.local.* would inherit that.
+    logging.getLogger("fnq.local").setLevel(logging.INFO)
     # One line per request to the embedded AWS would drown the API's own request log.
     for noisy in ("werkzeug", "botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -183,7 +185,7 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
             serving = True
             supervisor = Supervisor(
                 [
-                    *(sys.executable, "-m", "chalicelib.local.worker_main"),
+                    *(sys.executable, "-m", "fnq.cli", "worker"),
                     *("--pollers", str(options.pollers), "--parent-pid", str(os.getpid())),
                 ],
                 child_environment(os.environ, CODE_ROOT),

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.boilerplate import write_boilerplate
+from fnq.build.boilerplate import write_boilerplate
 from chalicelib.errors import InvalidInputError
-from chalicelib.execute.build import build_function, python_requirements
+from fnq.build.function import build_function, python_requirements
 from chalicelib.execute.executor import Executor
 from chalicelib.models import CallStatus
 from tests.execute.support import invocation, python_function

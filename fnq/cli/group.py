@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from typing import Any
 
 import click
 
-from chalicelib.cli.errors import CliError
+from fnq.cli.errors import CliError
 
 
 class FnGroup(click.Group):
     """Adds what Fn's command tree has and click lacks.
 
     * aliases (`fn apps l`, `fn calls g`), resolved but not listed in help;
-    * lazy commands, imported on first use, so a command that pulls in heavy modules (the
-      lead's `fn start` runs moto and Chalice) costs nothing to the others;
+    * lazy commands, imported on first use, so a command that pulls in heavy modules (`fn start`
+      runs moto and Chalice) costs nothing to the others;
     * usage errors printed as `ERROR: <message>` with exit status 1, as Fn prints them, instead of
       click's usage block and status 2.
     """
@@ -30,10 +29,8 @@ class FnGroup(click.Group):
         self.aliases[alias] = target
 
     def add_lazy_command(self, name: str, import_path: str) -> None:
-        """Register `module:attribute` as command `name` if that module exists in this checkout."""
-        module = import_path.partition(":")[0]
-        if importlib.util.find_spec(module) is not None:
-            self.lazy[name] = import_path
+        """Register `module:attribute` as command `name`, imported when it is first invoked."""
+        self.lazy[name] = import_path
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # `fn apps` alone prints the help and succeeds, as in Fn (click 8.2+ would exit 2).

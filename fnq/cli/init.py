@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from chalicelib.cli.errors import CliError
-from chalicelib.cli.factory import CliFactory, pass_factory
 from chalicelib.errors import FnqError
+from fnq.cli.errors import CliError
+from fnq.cli.factory import CliFactory, pass_factory
 
 RUNTIMES = ("python", "node", "go")
 

@@ -6,12 +6,12 @@ from typing import Any
 
 import click
 
-from chalicelib.cli.client import FnClient, paginate, wrapped
-from chalicelib.cli.errors import CliError
-from chalicelib.cli.factory import CliFactory, pass_factory
-from chalicelib.cli.group import FnGroup
-from chalicelib.cli.output import go_json, lookup
-from chalicelib.cli.params import parse_pairs
+from fnq.cli.client import FnClient, paginate, wrapped
+from fnq.cli.errors import CliError
+from fnq.cli.factory import CliFactory, pass_factory
+from fnq.cli.group import FnGroup
+from fnq.cli.output import go_json, lookup
+from fnq.cli.params import parse_pairs
 
 
 @click.group("apps", cls=FnGroup, no_args_is_help=True)

@@ -8,7 +8,6 @@ only when a command needs them, so `fn calls get` never pays for them.
 from __future__ import annotations
 
 import functools
-import importlib
 import importlib.metadata
 import os
 import stat
@@ -18,12 +17,11 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
-from chalicelib.cli.client import DEFAULT_API_URL, Endpoint, FnClient
-from chalicelib.cli.errors import CliError
+from fnq.cli.client import DEFAULT_API_URL, Endpoint, FnClient
 
 if TYPE_CHECKING:
     from chalicelib.execute.funcfile import FuncFile
@@ -33,13 +31,13 @@ ENV_TOKEN = "FN_TOKEN"
 
 
 class Builder(Protocol):
-    """`chalicelib.execute.build.build_function`: build the function in `src` into `dest`."""
+    """`fnq.build.function.build_function`: build the function in `src` into `dest`."""
 
     def __call__(self, src: Path, dest: Path) -> FuncFile: ...
 
 
 class BoilerplateWriter(Protocol):
-    """`chalicelib.boilerplate.write_boilerplate`: write a new function's files and func.yaml."""
+    """`fnq.build.boilerplate.write_boilerplate`: write a new function's files and func.yaml."""
 
     def __call__(
         self, runtime: str, name: str, directory: Path, fmt: str = "json", type_: str | None = None
@@ -75,22 +73,6 @@ def client_version() -> str:
             return "unknown"
 
 
-def _import_builder() -> Builder:
-    try:
-        module = importlib.import_module("chalicelib.execute.build")
-    except ImportError as exc:
-        raise CliError(f"cannot build functions: {exc}") from exc
-    return cast(Builder, module.build_function)
-
-
-def _import_boilerplate_writer() -> BoilerplateWriter:
-    try:
-        module = importlib.import_module("chalicelib.boilerplate")
-    except ImportError as exc:
-        raise CliError(f"cannot write boilerplate: {exc}") from exc
-    return cast(BoilerplateWriter, module.write_boilerplate)
-
-
 @dataclass
 class CliFactory:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -110,10 +92,15 @@ class CliFactory:
         )
 
     def create_builder(self) -> Builder:
-        return self.builder or _import_builder()
+        # Imported here: building pulls in PyYAML and zipfile, which `fn calls get` need not load.
+        from fnq.build.function import build_function
+
+        return self.builder or build_function
 
     def create_boilerplate_writer(self) -> BoilerplateWriter:
-        return self.boilerplate_writer or _import_boilerplate_writer()
+        from fnq.build.boilerplate import write_boilerplate
+
+        return self.boilerplate_writer or write_boilerplate
 
 
 pass_factory = click.make_pass_decorator(CliFactory)

@@ -1,9 +1,9 @@
 """Create fnq's table, bucket and queues at a local AWS endpoint; answer the FNQ_* environment.
 
 The resources come from infra/resources.yaml through the endpoint's CloudFormation
-(`chalicelib.local.resources`), so the local stack and a deployed one share one definition.
+(`fnq.local.resources`), so the local stack and a deployed one share one definition.
 
-Run as `python -m chalicelib.local.provision` to provision the endpoint in AWS_ENDPOINT_URL and
+Run as `python -m fnq.local.provision` to provision the endpoint in AWS_ENDPOINT_URL and
 print `export` lines for a shell (the `chalice local` + `fn worker` setup in docs/LOCAL.md).
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import sys
 
-from chalicelib.local.resources import create_local_resources
 from chalicelib.settings import ENV_ENDPOINT_URL
+from fnq.local.resources import create_local_resources
 
 DEFAULT_REGION = "us-east-1"
 STACK_NAME = "fnq-local"

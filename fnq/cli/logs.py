@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from chalicelib.cli.client import decode_object, paginate, wrapped
-from chalicelib.cli.errors import CliError
-from chalicelib.cli.factory import CliFactory, pass_factory
-from chalicelib.cli.group import FnGroup
+from fnq.cli.client import decode_object, paginate, wrapped
+from fnq.cli.errors import CliError
+from fnq.cli.factory import CliFactory, pass_factory
+from fnq.cli.group import FnGroup
 
 LAST_ALIASES = frozenset({"last", "l"})
 

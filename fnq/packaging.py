@@ -1,11 +1,12 @@
-"""Package the app for AWS, offline: `python -m chalicelib.packaging --stage dev --out out`.
+"""Package the app for AWS, offline: `python -m fnq.packaging --stage dev --out out`.
 
 Runs `chalice package --merge-template` on a staged copy of the project, so that:
 
 - the Lambda zip holds the app's runtime dependencies, vendored from the installed environment
   (Chalice would otherwise `pip download` a requirements.txt from PyPI), and never boto3, which
   the Lambda runtime provides (it would take the zip from ~20 KB to ~17 MB);
-- the tools `fn` runs on a workstation (chalicelib/cli, chalicelib/local: click, moto) stay out;
+- the zip holds app.py and chalicelib/ whole: workstation code (the CLI, the local stack, this
+  module) lives in the fnq package beside it, so there is nothing to strip back out;
 - infra/resources.yaml and infra/functions.yaml become one merge template.
 
 Build tooling, never imported by the Lambda code; it does not import boto3.
@@ -35,9 +36,6 @@ MERGE_SOURCES = ("resources.yaml", "functions.yaml")
 # python-ulid imports typing_extensions on Python 3.11.
 RUNTIME_DISTRIBUTIONS = ("python-ulid", "typing_extensions", "PyYAML")
 
-# Workstation-only code: the CLI, the embedded local stack (which imports moto), this module.
-EXCLUDED_PACKAGES = ("cli", "local", "packaging.py")
-
 
 def load_merge_template(infra: Path = INFRA) -> dict[str, Any]:
     """The two infra templates as one: resources.yaml's sections plus functions.yaml's.
@@ -60,21 +58,18 @@ def load_merge_template(infra: Path = INFRA) -> dict[str, Any]:
     return merged
 
 
-def stage_project(build_dir: Path, repo: Path = REPO, app_file: Path | None = None) -> Path:
-    """Lay out what Chalice packages in `build_dir`; return the merge template's path.
-
-    `app_file` replaces the repo's app.py (the tests use a stand-in while it is absent).
-    """
+def stage_project(build_dir: Path, repo: Path = REPO) -> Path:
+    """Lay out what Chalice packages in `build_dir`; return the merge template's path."""
     if build_dir.exists():
         shutil.rmtree(build_dir)
     (build_dir / ".chalice").mkdir(parents=True)
-    shutil.copy2(app_file or repo / "app.py", build_dir / "app.py")
+    shutil.copy2(repo / "app.py", build_dir / "app.py")
     for name in ("config.json", "policy.json"):
         shutil.copy2(repo / ".chalice" / name, build_dir / ".chalice" / name)
     shutil.copytree(
         repo / "chalicelib",
         build_dir / "chalicelib",
-        ignore=_ignore_in_chalicelib(repo / "chalicelib"),
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
     for distribution in RUNTIME_DISTRIBUTIONS:
         _vendor(distribution, build_dir / "vendor")
@@ -88,13 +83,12 @@ def package(
     out_dir: Path,
     chalice: Path | None = None,
     repo: Path = REPO,
-    app_file: Path | None = None,
 ) -> Path:
     """Stage, then `chalice package`; return the directory holding sam.json and deployment.zip."""
     out_dir = out_dir.resolve()
     build_dir = out_dir / f"build-{stage}"
     package_dir = out_dir / stage
-    merge_template = stage_project(build_dir, repo, app_file)
+    merge_template = stage_project(build_dir, repo)
     if package_dir.exists():
         shutil.rmtree(package_dir)
     # Chalice needs a region to name things but no credentials, and no network without a
@@ -112,16 +106,6 @@ def package(
     ]
     subprocess.run(command, cwd=build_dir, env=env, check=True)
     return package_dir
-
-
-def _ignore_in_chalicelib(root: Path) -> Any:
-    def ignore(directory: str, names: list[str]) -> set[str]:
-        skipped = {n for n in names if n == "__pycache__" or n.endswith(".pyc")}
-        if Path(directory) == root:
-            skipped |= set(EXCLUDED_PACKAGES) & set(names)
-        return skipped
-
-    return ignore
 
 
 def _vendor(distribution: str, vendor_dir: Path) -> None:

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 import click
 import yaml
 
-from chalicelib.cli.client import FnClient
-from chalicelib.cli.errors import ApiError, CliError
-from chalicelib.cli.factory import Builder, CliFactory, pass_factory
-from chalicelib.cli.params import clean_route_path
 from chalicelib.errors import FnqError
+from fnq.cli.client import FnClient
+from fnq.cli.errors import ApiError, CliError
+from fnq.cli.factory import Builder, CliFactory, pass_factory
+from fnq.cli.params import clean_route_path
 
 if TYPE_CHECKING:
     from chalicelib.execute.funcfile import FuncFile

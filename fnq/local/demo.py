@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from chalicelib.local.stack import CODE_ROOT
+from fnq.local.stack import CODE_ROOT
 
 # The `fn` installed next to this interpreter: the project's own, never another on PATH.
 FN = str(Path(sys.executable).with_name("fn"))
@@ -125,11 +125,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fnq-demo-") as tmp:
         work = Path(tmp)
         stack_log = work / "fn-start.log"
-        # `python -m chalicelib.local` is `fn start`, without depending on how the CLI registers it.
+        # `python -m fnq.local` is `fn start`, without depending on how the CLI registers it.
         print(f"$ fn start --port {port} &   (its output is shown if the demo fails)", flush=True)
         with open(stack_log, "wb") as log_file:
             stack = subprocess.Popen(
-                [sys.executable, "-m", "chalicelib.local", "--port", str(port)],
+                [sys.executable, "-m", "fnq.local", "--port", str(port)],
                 cwd=work,
                 env=env,
                 stdin=subprocess.DEVNULL,

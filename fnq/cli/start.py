@@ -1,8 +1,8 @@
 """`fn start` and `fn worker`: the local stack and the worker, as click commands.
 
-Thin on purpose: the work is in chalicelib.local, imported only when a command runs, so listing
+Thin on purpose: the work is in fnq.local, imported only when a command runs, so listing
 `fn --help` never loads moto or Chalice. Register with `main.add_command(start)` and
-`main.add_command(worker)` (or lazily: `chalicelib.cli.start:start`, `chalicelib.cli.start:worker`).
+`main.add_command(worker)` (or lazily: `fnq.cli.start:start`, `fnq.cli.start:worker`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def start(port: int, host: str, aws_port: int, pollers: int, visibility_timeout:
 
     Runs in the foreground until Ctrl-C (or SIGTERM); the embedded AWS state lives as long as it.
     """
-    from chalicelib.local.stack import StartOptions, configure_logging, run
+    from fnq.local.stack import StartOptions, configure_logging, run
 
     configure_logging()
     options = StartOptions(
@@ -60,7 +60,7 @@ def worker(pollers: int, parent_pid: int | None) -> None:
     Reads AWS_ENDPOINT_URL (moto server, LocalStack; unset for AWS), the region and credentials, and
     FNQ_CALLS_QUEUE_URL, FNQ_DEAD_LETTER_QUEUE_URL, FNQ_TABLE, FNQ_BUCKET from the environment.
     """
-    from chalicelib.local.worker_main import configure_logging, run_worker
+    from fnq.local.worker import configure_logging, run_worker
 
     configure_logging()
     sys.exit(run_worker(pollers=pollers, parent_pid=parent_pid))

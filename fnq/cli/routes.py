@@ -7,13 +7,13 @@ from typing import Any
 
 import click
 
-from chalicelib.cli.call import make_call_command
-from chalicelib.cli.client import paginate, wrapped
-from chalicelib.cli.errors import CliError
-from chalicelib.cli.factory import CliFactory, pass_factory
-from chalicelib.cli.group import FnGroup
-from chalicelib.cli.output import go_json, lookup, tab_table
-from chalicelib.cli.params import clean_route_path, parse_headers, parse_pairs
+from fnq.cli.call import make_call_command
+from fnq.cli.client import paginate, wrapped
+from fnq.cli.errors import CliError
+from fnq.cli.factory import CliFactory, pass_factory
+from fnq.cli.group import FnGroup
+from fnq.cli.output import go_json, lookup, tab_table
+from fnq.cli.params import clean_route_path, parse_headers, parse_pairs
 
 
 @click.group("routes", cls=FnGroup, no_args_is_help=True)

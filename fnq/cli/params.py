@@ -6,7 +6,7 @@ import posixpath
 from collections.abc import Iterable
 from datetime import datetime
 
-from chalicelib.cli.errors import CliError
+from fnq.cli.errors import CliError
 
 
 def parse_pairs(pairs: Iterable[str], what: str = "config") -> dict[str, str]:

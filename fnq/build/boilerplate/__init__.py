@@ -9,7 +9,7 @@ from types import ModuleType
 
 import yaml
 
-from chalicelib.boilerplate import go, node, python
+from fnq.build.boilerplate import go, node, python
 from chalicelib.errors import InvalidInputError
 from chalicelib.execute.command import DEFAULT_ENTRYPOINTS
 from chalicelib.execute.funcfile import find_func_file

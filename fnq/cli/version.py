@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from chalicelib.cli.client import decode_object
-from chalicelib.cli.errors import CliError
-from chalicelib.cli.factory import CliFactory, client_version, pass_factory
+from fnq.cli.client import decode_object
+from fnq.cli.errors import CliError
+from fnq.cli.factory import CliFactory, client_version, pass_factory
 
 
 @click.command("version")

@@ -34,7 +34,7 @@ def call_id_of(body: str) -> str | None:
     return call_id if isinstance(call_id, str) and is_call_id(call_id) else None
 
 
-class Worker:
+class CallBatchHandler:
     def __init__(self, runner: CallRunner, concurrency: int = 4) -> None:
         self._runner = runner
         self._concurrency = max(1, concurrency)

@@ -6,7 +6,7 @@ Stopping (SIGTERM, SIGINT) lets batches in flight finish for a grace period; wha
 running then is recovered the way a dead Lambda's work is: its message comes back after the
 visibility timeout and the call's lease expires.
 
-`python -m chalicelib.local.worker_main` runs the same command.
+`python -m fnq.cli worker` runs it without the console script.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from chalicelib.local.event_source import Handler, SqsEventSource
 from chalicelib.settings import ENV_CALLS_QUEUE_URL, Settings
+from fnq.local.event_source import Handler, SqsEventSource
 
-# Not "fnq.*": Chalice sets its app logger ("fnq") to ERROR unless in debug mode.
 log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 10.0
@@ -104,14 +103,11 @@ def configure_logging() -> None:
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="worker[%(process)d] %(levelname)s %(message)s"
     )
+    # Chalice sets its app's logger ("fnq", the app name) to ERROR unless in debug mode; this
+    # package's loggers (fnq.local.*) sit below it and would inherit that.
+    logging.getLogger("fnq.local").setLevel(logging.INFO)
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # "Connection pool is full, discarding connection": moto's server closes every connection
     # after one request anyway, so a pool of any size holds nothing worth keeping.
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-
-
-if __name__ == "__main__":
-    from chalicelib.cli.start import worker
-
-    worker(prog_name="fn worker")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from chalicelib.cli.errors import ApiError, CliError
+from fnq.cli.errors import ApiError, CliError
 
 DEFAULT_API_URL = "http://localhost:8080"
 API_PREFIX = "/v1"

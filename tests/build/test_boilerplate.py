@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.boilerplate import write_boilerplate
+from fnq.build.boilerplate import write_boilerplate
 from chalicelib.errors import InvalidInputError
 
 

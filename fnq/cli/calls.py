@@ -8,12 +8,12 @@ from typing import Any
 
 import click
 
-from chalicelib.cli.client import FnClient, paginate, wrapped
-from chalicelib.cli.errors import CliError
-from chalicelib.cli.factory import CliFactory, pass_factory
-from chalicelib.cli.group import FnGroup
-from chalicelib.cli.output import call_block
-from chalicelib.cli.params import unix_seconds
+from fnq.cli.client import FnClient, paginate, wrapped
+from fnq.cli.errors import CliError
+from fnq.cli.factory import CliFactory, pass_factory
+from fnq.cli.group import FnGroup
+from fnq.cli.output import call_block
+from fnq.cli.params import unix_seconds
 
 # Wire statuses of a call that has not finished: fnq's `queued`/`running`, and Fn's `delayed`
 # (in Fn's model, never written). Every other status is terminal: success, error, timeout, cancelled.

@@ -1,22 +1,22 @@
 """`fn`: the command tree, as Fn 0.4.x lays it out. Commands live one group per module.
 
-Entry point: `fn = "chalicelib.cli.main:main"` (pyproject.toml).
+Entry point: `fn = "fnq.cli.main:main"` (pyproject.toml).
 """
 
 from __future__ import annotations
 
 import click
 
-from chalicelib.cli.apps import apps
-from chalicelib.cli.call import make_call_command
-from chalicelib.cli.calls import calls
-from chalicelib.cli.deploy import deploy
-from chalicelib.cli.factory import CliFactory
-from chalicelib.cli.group import FnGroup
-from chalicelib.cli.init import init
-from chalicelib.cli.logs import logs
-from chalicelib.cli.routes import routes
-from chalicelib.cli.version import version
+from fnq.cli.apps import apps
+from fnq.cli.call import make_call_command
+from fnq.cli.calls import calls
+from fnq.cli.deploy import deploy
+from fnq.cli.factory import CliFactory
+from fnq.cli.group import FnGroup
+from fnq.cli.init import init
+from fnq.cli.logs import logs
+from fnq.cli.routes import routes
+from fnq.cli.version import version
 
 
 @click.group(
@@ -37,8 +37,7 @@ for _command in (init, apps, routes, calls, logs, deploy, version):
     main.add_command(_command)
 # Fn's hidden top-level shortcut: `fn call` is `fn routes call`.
 main.add_command(make_call_command(hidden=True), "call")
-# `fn start` (the local stack: moto, API, worker) and `fn worker` live in start.py, built
-# separately. They are loaded only when invoked: they bring moto and Chalice, which `fn calls get`
-# must not pay for. Absent from a checkout without start.py.
-main.add_lazy_command("start", "chalicelib.cli.start:start")
-main.add_lazy_command("worker", "chalicelib.cli.start:worker")
+# `fn start` (the local stack: moto, API, worker) and `fn worker` are loaded only when invoked:
+# they bring moto and Chalice, which `fn calls get` must not pay for.
+main.add_lazy_command("start", "fnq.cli.start:start")
+main.add_lazy_command("worker", "fnq.cli.start:worker")

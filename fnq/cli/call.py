@@ -7,10 +7,10 @@ import sys
 
 import click
 
-from chalicelib.cli.client import Response, encode_path
-from chalicelib.cli.errors import CliError
-from chalicelib.cli.factory import CliFactory, pass_factory
-from chalicelib.cli.params import clean_route_path
+from fnq.cli.client import Response, encode_path
+from fnq.cli.errors import CliError
+from fnq.cli.factory import CliFactory, pass_factory
+from fnq.cli.params import clean_route_path
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 # A sync call may run for Fn's maximum sync timeout (120 s) before the server answers.
