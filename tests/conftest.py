@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from app import app as chalice_app
 from chalicelib import wiring
+from chalicelib.execute.executor import Executor
 from chalicelib.settings import Settings
 from fnq.local.atomic_moto import make_moto_dynamodb_atomic
 from tests.support import bundle_of, create_resources, receive_event, settle, write_function
@@ -98,3 +99,11 @@ def stack(aws: None, tmp_path: Path) -> Iterator[Stack]:
             yield Stack(settings, components, client, tmp_path)
     finally:
         wiring.install(None)
+
+
+@pytest.fixture
+def executor() -> Iterator[Executor]:
+    """The function executor as the worker builds it, closed (hot processes stopped) after the test."""
+    executor = Executor()
+    yield executor
+    executor.close()

@@ -1,20 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from chalicelib.execute.executor import Executor
 from fnq.build.boilerplate import write_boilerplate
 from fnq.build.function import build_function
-
-
-@pytest.fixture
-def executor() -> Iterator[Executor]:
-    executor = Executor()
-    yield executor
-    executor.close()
 
 
 @pytest.fixture(scope="session")
