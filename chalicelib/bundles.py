@@ -2,7 +2,9 @@
 
 A bundle is checked before it is stored, so the worker never extracts anything that could write
 outside its directory: absolute names, `..` components, links, special files, duplicate names and
-archives that unpack past MAX_UNPACKED_BYTES are refused.
+archives that unpack past MAX_UNPACKED_BYTES are refused. At upload every entry is also read
+through (its CRC and size must match its header) and the func.yaml is parsed, so a bundle that
+could never run is a 400 at `fn deploy`, not an error at every call.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import os
 import posixpath
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from chalicelib.errors import InvalidInputError, PayloadTooLargeError
+from chalicelib.execute.funcfile import FUNC_FILES, MAX_FUNC_FILE_BYTES, parse_func_file
 
 DIGEST_PREFIX = "sha256:"
 MAX_BUNDLE_BYTES = 50 * 1024 * 1024
@@ -35,6 +39,41 @@ def is_digest(value: str) -> bool:
 
 
 def validate_bundle(
+    data: bytes, max_unpacked_bytes: int = MAX_UNPACKED_BYTES, max_entries: int = MAX_ENTRIES
+) -> None:
+    """The upload check: the layout is safe, every entry reads back whole, the func.yaml is valid.
+
+    Raises InvalidInputError naming the first bad entry or field, PayloadTooLargeError for size.
+    """
+    check_layout(data, max_unpacked_bytes, max_entries)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            if not info.is_dir():
+                _read_through(archive, info)
+        names = {info.filename: info for info in archive.infolist()}
+        found = next((names[name] for name in FUNC_FILES if name in names), None)
+        if found is None:
+            raise InvalidInputError(f"Invalid bundle: no {FUNC_FILES[0]} at its top level")
+        with archive.open(found) as func_file:  # read no more than the parser would accept
+            parse_func_file(func_file.read(MAX_FUNC_FILE_BYTES + 1), found.filename)
+
+
+def _read_through(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Decompress one entry, checking its CRC and that it holds exactly the size its header says."""
+    size = 0
+    try:
+        with archive.open(info) as src:
+            while chunk := src.read(1 << 20):
+                size += len(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        raise InvalidInputError(f"Invalid bundle: entry {info.filename!r} is corrupt ({exc})") from exc
+    if size != info.file_size:
+        raise InvalidInputError(
+            f"Invalid bundle: entry {info.filename!r} holds {size} bytes, its header says {info.file_size}"
+        )
+
+
+def check_layout(
     data: bytes, max_unpacked_bytes: int = MAX_UNPACKED_BYTES, max_entries: int = MAX_ENTRIES
 ) -> None:
     """Raise InvalidInputError naming the first unsafe entry, or PayloadTooLargeError for size."""
@@ -92,9 +131,10 @@ def _check_entry(info: zipfile.ZipInfo, archive: zipfile.ZipFile) -> PurePosixPa
 def extract_bundle(data: bytes, target: Path) -> None:
     """Extract a validated bundle into `target` (a new, empty directory), keeping executable bits.
 
-    Sizes are counted as bytes are written, not trusted from the zip headers.
+    Sizes are counted as bytes are written, not trusted from the zip headers (and zipfile checks
+    each entry's CRC as it is read).
     """
-    validate_bundle(data)
+    check_layout(data)
     written = 0
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for info in archive.infolist():

@@ -77,3 +77,72 @@ def test_a_stored_bundle_is_found_by_its_digest_and_storing_it_again_is_harmless
     assert (
         stack.json("GET", f"/v1/bundles/sha256/{hexdigest}")[1]["bundle"]["digest"] == f"sha256:{hexdigest}"
     )
+
+
+BILLION_LAUGHS = (
+    b"name: x\n"
+    + b"l0: &l0 ["
+    + b",".join([b'"lol"'] * 10)
+    + b"]\n"
+    + b"".join(f"l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 10)}]\n".encode() for i in range(1, 8))
+)
+
+
+@pytest.mark.parametrize(
+    ("func_yaml", "message"),
+    [
+        (b"name: x\nmemory: abc\n", "func.yaml: memory must be a whole number from 0 to 8192, not 'abc'"),
+        (b"name: x\nmemory: .inf\n", "func.yaml: memory must be a whole number from 0 to 8192, not inf"),
+        (
+            b"name: x\ntimeout: 1e999\n",
+            "func.yaml: timeout must be a whole number from 0 to 3600, not '1e999'",
+        ),
+        (b"name: x\nconfig: [1, 2]\n", "func.yaml: config must be a mapping of names to strings, not [1, 2]"),
+        (b"name: x\nformat: http\n", "func.yaml: format must be 'default' or 'json', not 'http'"),
+        (
+            b"name: x\nentrypoint: python3 'func.py\n",
+            'func.yaml: entrypoint "python3 \'func.py" cannot be parsed: No closing quotation',
+        ),
+        (BILLION_LAUGHS, "func.yaml: invalid YAML: aliases (*l0) are not allowed"),
+        (b"name: [unclosed\n", "func.yaml: invalid YAML"),
+        (b"- just\n- a list\n", "func.yaml: expected a mapping of fields, got list"),
+    ],
+    ids=[
+        "memory-abc",
+        "memory-inf",
+        "timeout-1e999",
+        "config-list",
+        "format",
+        "entrypoint",
+        "aliases",
+        "yaml",
+        "list",
+    ],
+)
+def test_a_bundle_whose_func_yaml_is_wrong_is_refused_at_upload_naming_the_field(
+    stack: Stack, func_yaml: bytes, message: str
+) -> None:
+    status, body = put(stack, zip_of(("func.yaml", func_yaml, FILE)))
+
+    assert status == 400
+    assert str(body["error"]["message"]).startswith(message), body  # type: ignore[index]
+
+
+def test_a_bundle_without_func_yaml_or_with_an_oversized_one_is_refused(stack: Stack) -> None:
+    status, body = put(stack, zip_of(("func.py", b"print(1)\n", FILE)))
+    assert (status, body) == (400, {"error": {"message": "Invalid bundle: no func.yaml at its top level"}})
+
+    status, body = put(stack, zip_of(("func.yaml", b"name: x\n" + b"#" * 70_000 + b"\n", FILE)))
+    assert (status, body) == (400, {"error": {"message": "func.yaml: larger than 65536 bytes"}})
+
+
+def test_a_bundle_whose_entry_does_not_match_its_crc_is_refused_at_upload(stack: Stack) -> None:
+    # GIVEN a stored (uncompressed) entry whose bytes are changed after its CRC was written
+    data = bytearray(zip_of(("func.yaml", b"name: x\n", FILE), ("func.py", b"print('hello')\n", FILE)))
+    at = data.index(b"print('hello')")
+    data[at] = ord("P")
+
+    status, body = put(stack, bytes(data))
+
+    assert status == 400
+    assert str(body["error"]["message"]).startswith("Invalid bundle: entry 'func.py' is corrupt"), body  # type: ignore[index]
