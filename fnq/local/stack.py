@@ -13,6 +13,7 @@ the API serve, so `wiring.components()` is built against the embedded endpoint o
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import shutil
@@ -39,6 +40,7 @@ from chalicelib.settings import (
     ENV_REGION,
     ENV_TABLE,
 )
+from fnq.local.api_server import FnRequestHandler
 from fnq.local.atomic_moto import make_moto_dynamodb_atomic
 from fnq.local.fast_moto import make_moto_server_fast
 from fnq.local.provision import DEFAULT_REGION, FAKE_KEY, LOCAL_VISIBILITY_TIMEOUT_SECONDS, provision
@@ -110,6 +112,8 @@ def bind_api(host: str, port: int) -> Any:
         if exc.errno == errno.EADDRINUSE:
             raise PortInUseError(str(exc)) from exc
         raise
+    # Chalice's handler, hardened: unknown methods, bad Content-Length, unsendable headers.
+    server.server.RequestHandlerClass = functools.partial(FnRequestHandler, app_object=app, config=config)
     # socketserver listens with a backlog of 5: a burst of clients connecting at once overflowed
     # it (SYN cookies, then "connection reset by peer" under bench/load.py's 16 clients).
     server.server.socket.listen(LISTEN_BACKLOG)

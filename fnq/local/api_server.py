@@ -1,0 +1,88 @@
+"""Chalice's local HTTP server, made to refuse what API Gateway refuses, in Fn's JSON envelope.
+
+Chalice's handler (`chalice.local.ChaliceRequestHandler`) is a development server: it trusts
+`Content-Length`, leaves an unread chunked body in the connection, answers methods it does not
+know with `http.server`'s HTML 501 page, and writes any response header it is given (a name
+with CR/LF injects a header; one outside latin-1 raises and drops the connection). Deployed,
+API Gateway stands in front and none of that reaches the app. Locally this handler stands in
+its place, so `fn start` answers a hostile request with a 4xx in Fn's shape, never a dropped
+connection or an HTML page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from chalice.local import ChaliceRequestHandler
+
+log = logging.getLogger(__name__)
+
+# RFC 9110 token characters for a field name; a value is visible ASCII/latin-1, space and tab.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+
+def valid_header(name: str, value: str) -> bool:
+    """Whether a response header can be sent as it is: a token name, a value with no CR, LF or NUL."""
+    return bool(_HEADER_NAME.fullmatch(name)) and bool(_HEADER_VALUE.fullmatch(value))
+
+
+class FnRequestHandler(ChaliceRequestHandler):
+    """ChaliceRequestHandler with API Gateway's refusals, worded as Fn's `{"error": {...}}`."""
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server looks a method's handler up as `do_<METHOD>` and answers an HTML 501 when
+        # there is none; every method Chalice does not route (TRACE, CONNECT, FOO) lands here.
+        if name.startswith("do_"):
+            return self._method_not_allowed
+        raise AttributeError(name)
+
+    def _method_not_allowed(self) -> None:
+        self._refuse(405, f"Method {self.command} is not allowed")
+
+    def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
+        if self.headers.get("transfer-encoding"):
+            raise _Refusal(411, "Send the body with a Content-Length header (chunked is not accepted)")
+        raw = self.headers.get("content-length", "0").strip()
+        if not raw.isdigit():
+            raise _Refusal(400, f"Invalid Content-Length header: {raw[:40]!r}")
+        headers, body = super()._parse_payload()
+        return headers, body
+
+    def _generic_handle(self) -> None:
+        try:
+            super()._generic_handle()
+        except _Refusal as refusal:
+            self._refuse(refusal.status, refusal.message)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def send_header(self, keyword: str, value: str) -> None:
+        # The app filters what functions send (and says so in the call's log); this is the last
+        # line, so that nothing a function wrote can split the response or drop the connection.
+        if not valid_header(str(keyword), str(value)):
+            log.warning("dropped a response header that HTTP cannot carry: %r", str(keyword)[:80])
+            return
+        super().send_header(keyword, value)
+
+    def _refuse(self, status: int, message: str) -> None:
+        # The request's body (if any) was not read: this connection cannot carry another request.
+        self.close_connection = True
+        body = json.dumps({"error": {"message": message}}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message

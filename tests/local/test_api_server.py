@@ -1,0 +1,74 @@
+"""fn start's HTTP server refuses what API Gateway refuses, in Fn's JSON envelope, and stays up."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from fnq.local.stack import bind_api
+from tests.local.support import free_port
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    port = free_port()
+    server = bind_api("127.0.0.1", port)
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    yield port
+    server.shutdown()
+    thread.join(5)
+
+
+def exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes, read the whole answer (the server closes the connection after it)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(request)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize("method", ["TRACE", "FOO", "CONNECT"])
+def test_a_method_the_api_does_not_have_is_a_405_in_fns_envelope(port: int, method: str) -> None:
+    status, headers, body = exchange(port, f"{method} /v1/apps HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+
+    assert (status, headers["content-type"]) == (405, "application/json")
+    assert json.loads(body) == {"error": {"message": f"Method {method} is not allowed"}}
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "message"),
+    [
+        ("Content-Length: abc", 400, "Invalid Content-Length header: 'abc'"),
+        ("Content-Length: -5", 400, "Invalid Content-Length header: '-5'"),
+        (
+            "Transfer-Encoding: chunked",
+            411,
+            "Send the body with a Content-Length header (chunked is not accepted)",
+        ),
+    ],
+    ids=["not-a-number", "negative", "chunked"],
+)
+def test_a_body_the_server_cannot_delimit_is_refused_not_dropped(
+    port: int, header: str, status: int, message: str
+) -> None:
+    request = f"POST /v1/apps HTTP/1.1\r\nHost: x\r\n{header}\r\n\r\n5\r\nhello\r\n0\r\n\r\n".encode()
+
+    answer = exchange(port, request)
+
+    assert (answer[0], json.loads(answer[2])) == (status, {"error": {"message": message}})
+
+
+def test_the_server_still_answers_after_the_refusals(port: int) -> None:
+    status, _, body = exchange(port, b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+    assert status == 200 and "version" in json.loads(body)
