@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import ssl
 from collections.abc import Mapping
@@ -118,9 +119,15 @@ class FnClient:
             conn.request(method, target, body=body, headers=all_headers)
             reply = conn.getresponse()
             return Response(status=reply.status, headers=reply.headers, body=reply.read())
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            # ValueError: http.client refusing a header value (a newline in FN_TOKEN or an -e variable).
+        except (OSError, http.client.HTTPException) as exc:
             raise CliError(f'{method.title()} "{self.endpoint.url(path)}": {self._reason(exc)}') from exc
+        except ValueError as exc:
+            # http.client refusing a header (a newline in FN_TOKEN or an -e variable). Its message
+            # quotes the value, which may be the token: name the header, never print the value.
+            # (After OSError: ssl's certificate error is a ValueError too.)
+            raise CliError(
+                f'{method.title()} "{self.endpoint.url(path)}": {_unsendable(all_headers)}'
+            ) from exc
         finally:
             conn.close()
 
@@ -186,6 +193,19 @@ class FnClient:
         if isinstance(exc, OSError) and exc.strerror:
             return f"dial tcp {address}: {exc.strerror.lower()}"
         return str(exc) or type(exc).__name__
+
+
+# The values http.client refuses: a CR or LF that does not start a folded continuation line.
+_ILLEGAL_HEADER_VALUE = re.compile(r"\n(?![ \t])|\r(?![ \t\n])")
+
+
+def _unsendable(headers: Mapping[str, str]) -> str:
+    """Which header http.client refused, in Go's words, without its value (it may be the token)."""
+    for name, value in headers.items():
+        if _ILLEGAL_HEADER_VALUE.search(value):
+            hint = " (FN_TOKEN holds a line break)" if name == "Authorization" else ""
+            return f'invalid header field value for "{name[:60]}"{hint}'
+    return "invalid header field"
 
 
 def encode_path(path: str) -> str:

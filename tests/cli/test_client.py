@@ -102,8 +102,15 @@ def test_fn_call_is_hidden_from_help_but_routes_call_is_listed(fn: RunFn) -> Non
     assert "  call " in routes
 
 
-def test_a_header_value_http_cannot_carry_is_an_error_line(fn: RunFn, peer: FnPeer) -> None:
-    result = fn("apps", "list", env={"FN_TOKEN": "bad\ntoken"})
+@pytest.mark.parametrize("token", ["s3cr3t\nX-Injected: 1", "s3cr3t\r"], ids=["lf", "cr"])
+def test_a_token_a_header_cannot_carry_is_an_error_line_that_does_not_print_it(
+    fn: RunFn, peer: FnPeer, token: str
+) -> None:
+    result = fn("apps", "list", env={"FN_API_URL": peer.url, "FN_TOKEN": token})
 
     assert result.exit_code == 1
-    assert result.stderr.startswith(f'ERROR: Get "{peer.url}/v1/apps": Invalid header value')
+    assert "s3cr3t" not in result.stdout + result.stderr
+    assert result.stderr == (
+        f'ERROR: Get "{peer.url}/v1/apps": invalid header field value for "Authorization" '
+        "(FN_TOKEN holds a line break)\n"
+    )
