@@ -16,7 +16,7 @@ import logging
 import re
 from typing import Any
 
-from chalice.local import ChaliceRequestHandler
+from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGatewayException
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,20 @@ class FnRequestHandler(ChaliceRequestHandler):
             log.warning("dropped a response header that HTTP cannot carry: %r", str(keyword)[:80])
             return
         super().send_header(keyword, value)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server's own refusals (414 URI too long, 431 headers too large, 400 bad request
+        # line) come as an HTML page; Fn's clients read JSON.
+        self._refuse(code, message or self.responses.get(code, ("Error",))[0])
+
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        # Chalice answers a path no route matches as API Gateway does (403 "Missing
+        # Authentication Token"); Fn answers 404 "Path not found", as the app's catch-alls do.
+        if isinstance(error, ForbiddenError) and b"Missing Authentication Token" in (error.body or b""):
+            path = self.path.split("?", 1)[0]
+            self._refuse(404, f"Path not found: {path}")
+            return
+        super()._send_error_response(error)
 
     def _refuse(self, status: int, message: str) -> None:
         # The request's body (if any) was not read: this connection cannot carry another request.

@@ -72,3 +72,18 @@ def test_the_server_still_answers_after_the_refusals(port: int) -> None:
     status, _, body = exchange(port, b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 
     assert status == 200 and "version" in json.loads(body)
+
+
+def test_http_servers_own_refusals_are_fns_envelope_not_an_html_page(port: int) -> None:
+    status, headers, body = exchange(port, b"GET /v1/apps/" + b"x" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    assert (status, headers["content-type"]) == (414, "application/json")
+    assert json.loads(body) == {"error": {"message": "Request-URI Too Long"}}
+
+
+def test_a_path_deeper_than_any_route_is_fns_404_not_api_gateways_403(port: int) -> None:
+    path = "/v1/apps/a/routes" + "/x" * 20
+
+    status, _, body = exchange(port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+
+    assert (status, json.loads(body)) == (404, {"error": {"message": f"Path not found: {path}"}})
