@@ -15,6 +15,7 @@ It prints the counts and the first failures of each kind; exit status 1 if any.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import random
@@ -205,10 +206,9 @@ def send(base: str, request: Request, token: str) -> tuple[int, bytes, str]:
             except ValueError:
                 continue  # http.client will not send it; no server ever sees such a header
         conn.putheader("Content-Length", str(len(request.body)))
-        try:
+        # Refused before the body was read (431, 413): the answer is still there to be read.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             conn.endheaders(request.body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # refused before the body was read (431, 413): the answer is waiting to be read
         reply = conn.getresponse()
         return reply.status, reply.read(), reply.getheader("Content-Type") or ""
     finally:
