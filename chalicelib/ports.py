@@ -1,7 +1,7 @@
 """Ports: what the use cases need from the outside world, as Protocols whose docstrings are the contract.
 
 Adapters live in `chalicelib/aws/` (the only modules that import boto3) and are chosen in
-`wiring.py`. The same contract tests run against each adapter.
+`wiring.py`; `cache.py` wraps the app and route stores in the same ports.
 """
 
 from __future__ import annotations
