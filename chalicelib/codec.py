@@ -4,11 +4,12 @@ An item is a plain dict: an attribute for every field that is not None, under th
 name, its value converted by the field's type:
 
     datetime            "2018-03-20T18:11:17.123456Z" (UTC, microseconds; sorts as it reads)
-    StrEnum             its wire value
+    Enum                its wire value
     dataclass           a map of its own fields, by the same rules
     tuple[X, ...]       a list
+    dict[K, V], list[X] the same, each value by its type
     X | None            no attribute when None; the field's default when the attribute is absent
-    str, int, bool, bytes, dict, list, Any   as they are
+    str, int, bool, bytes, Any   as they are
 
 A field stored under another name or in another form is declared once below (`CALL`), where the
 table's update expressions need it: DynamoDB computes `lease_until = :now_ms + lease_ms`, so the
@@ -80,8 +81,10 @@ def conversion_of(hint: Any) -> Conversion:
     """How a value of the type `hint` is encoded and decoded (the table in the module docstring)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        (inner,) = [arg for arg in args if arg is not type(None)]  # only `X | None` is supported
-        return conversion_of(inner)
+        inner = [arg for arg in args if arg is not type(None)]
+        if len(inner) != 1:
+            raise TypeError(f"the codec has no conversion for {hint!r} (only `X | None` unions)")
+        return conversion_of(inner[0])
     if origin is tuple:
         item = conversion_of(args[0])
         return Conversion(lambda v: [item.encode(x) for x in v], lambda v: tuple(item.decode(x) for x in v))
