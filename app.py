@@ -10,14 +10,14 @@ from typing import Any
 
 from chalice import Chalice  # type: ignore[attr-defined]
 
-from chalicelib import api, wiring
+from chalicelib import http, wiring
 from chalicelib.settings import CALLS_QUEUE_NAME, DEAD_LETTER_QUEUE_NAME
 
 app = Chalice(app_name="fnq")
 # Function bodies and outputs can be anything; these are passed through as bytes.
 app.api.binary_types = [*app.api.binary_types, "application/zip"]
-api.bind(lambda: wiring.components().service)
-app.register_blueprint(api.bp)
+http.bind(lambda: wiring.components().use_cases)
+app.register_blueprint(http.bp)
 
 
 @app.on_sqs_message(queue=CALLS_QUEUE_NAME, batch_size=10)

@@ -1,4 +1,4 @@
-"""Domain errors. No HTTP in here: `api.py` maps each class to a status code in one table.
+"""Domain errors. No HTTP in here: `http/responses.py` maps each class to a status in one table.
 
 The message of every error is what the client reads in Fn's envelope
 `{"error": {"message": ...}}`, so messages follow Fn's wording where Fn has one.

@@ -18,9 +18,9 @@ against TRANSITIONS here, so a call never ends in two states at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any
 
 from chalicelib.ids import format_time
@@ -58,14 +58,20 @@ TRANSITIONS: dict[CallStatus, frozenset[CallStatus]] = {
 LEASE_EXPIRED = "worker lost: lease expired"
 
 
-def _stamped(
-    body: dict[str, Any], created_at: datetime | None, updated_at: datetime | None
-) -> dict[str, Any]:
-    """Fn's created_at/updated_at, when known, at the end of an object."""
-    if created_at:
-        body["created_at"] = format_time(created_at)
-    if updated_at:
-        body["updated_at"] = format_time(updated_at)
+def fn_object(record: App | Route) -> dict[str, Any]:
+    """Fn's JSON object of an app or a route, from its fields.
+
+    The fields in declaration order (declared in Fn's order), times in Fn's format, enums by
+    value, and no None and no empty map (Fn's `omitempty`).
+    """
+    body: dict[str, Any] = {}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if value is None or value == {}:
+            continue
+        if isinstance(value, datetime):
+            value = format_time(value)
+        body[f.name] = value.value if isinstance(value, Enum) else value
     return body
 
 
@@ -88,26 +94,22 @@ class App:
     updated_at: datetime | None = None
 
     def to_fn(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": self.name}
-        if self.config:
-            body["config"] = self.config
-        if self.annotations:
-            body["annotations"] = self.annotations
-        return _stamped(body, self.created_at, self.updated_at)
+        return fn_object(self)
 
 
 @dataclass(frozen=True)
 class Route:
+    # Declared in Fn's order: the fields make its JSON object (fn_object) and its item (codec.py).
     app_name: str
     path: str
     image: str = ""
     memory: int = 128
     cpus: str = ""
+    headers: dict[str, list[str]] = field(default_factory=dict)
     type: RouteType = RouteType.SYNC
     format: RouteFormat = RouteFormat.DEFAULT
     timeout: int = 30
     idle_timeout: int = 30
-    headers: dict[str, list[str]] = field(default_factory=dict)
     config: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, Any] = field(default_factory=dict)
     # fnq: the content digest ("sha256:<hex>") of the code bundle this route runs.
@@ -118,29 +120,7 @@ class Route:
     updated_at: datetime | None = None
 
     def to_fn(self) -> dict[str, Any]:
-        """Fn's field order: app_name, path, image, memory, cpus, headers?, type, format, ..."""
-        body: dict[str, Any] = {
-            "app_name": self.app_name,
-            "path": self.path,
-            "image": self.image,
-            "memory": self.memory,
-            "cpus": self.cpus,
-        }
-        if self.headers:
-            body["headers"] = self.headers
-        body |= {
-            "type": self.type.value,
-            "format": self.format.value,
-            "timeout": self.timeout,
-            "idle_timeout": self.idle_timeout,
-        }
-        if self.config:
-            body["config"] = self.config
-        if self.annotations:
-            body["annotations"] = self.annotations
-        body["bundle"] = self.bundle
-        body["max_retries"] = self.max_retries
-        return _stamped(body, self.created_at, self.updated_at)
+        return fn_object(self)
 
 
 @dataclass(frozen=True)

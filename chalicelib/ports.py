@@ -1,7 +1,7 @@
 """Ports: what the use cases need from the outside world, as Protocols whose docstrings are the contract.
 
 Adapters live in `chalicelib/aws/` (the only modules that import boto3) and are chosen in
-`wiring.py`. The same contract tests run against each adapter.
+`wiring.py`; `cache.py` wraps the app and route stores in the same ports.
 """
 
 from __future__ import annotations
@@ -10,17 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol
 
 from chalicelib.models import App, Call, CallStatus, Route, RouteFormat, RouteType, RunStats
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_cursor: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +50,8 @@ class AppStore(Protocol):
 
 
 class RouteStore(Protocol):
+    """Routes of apps. A store may answer `get_app_and_route` from a cache (cache.CachedRouteStore)."""
+
     def get_route(self, app_name: str, path: str) -> Route:
         """Raises NotFoundError("Route not found")."""
         raise NotImplementedError
@@ -249,4 +243,14 @@ class Execution:
 class FunctionExecutor(Protocol):
     def execute(self, code_dir: Path, invocation: Invocation) -> Execution:
         """Run the function in `code_dir` once. Never raises for the function's own failures."""
+        raise NotImplementedError
+
+
+class Runner(Protocol):
+    def run_sync(self, call: Call) -> Execution:
+        """Run a call already recorded as running (a sync invoke); store its log, record its outcome.
+
+        The function's own failures are in the Execution. Raises when the platform failed before
+        the function ran (its code or request body could not be fetched); the caller records that.
+        """
         raise NotImplementedError

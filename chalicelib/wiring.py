@@ -1,7 +1,7 @@
 """The composition root: Settings → adapters → use cases. The tests' seam.
 
 Built on first use (the first request or message), never at import, so moto or a local endpoint
-is in place before any client exists; reset() lets tests build a fresh graph.
+is in place before any client exists; install() lets tests and the local stack put their own in place.
 """
 
 from __future__ import annotations
@@ -11,27 +11,60 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from chalicelib.apps import Apps
 from chalicelib.aws.clients import AwsClients
-from chalicelib.aws.dynamodb import DynamoStore
+from chalicelib.aws.dynamodb.apps import DynamoAppStore
+from chalicelib.aws.dynamodb.calls import DynamoCallStore
+from chalicelib.aws.dynamodb.routes import DynamoRouteStore
+from chalicelib.aws.dynamodb.table import DynamoTable
 from chalicelib.aws.s3 import S3Blobs
 from chalicelib.aws.sqs import SqsCallQueue
 from chalicelib.batch import CallBatchHandler, DeadLetterHandler
+from chalicelib.cache import CachedAppStore, CachedRouteStore, RouteCache
+from chalicelib.calls import Calls
 from chalicelib.execute.executor import Executor
+from chalicelib.http import UseCases
 from chalicelib.ids import utcnow
+from chalicelib.invoke import InvokeLimits, Invoker
 from chalicelib.ports import FunctionExecutor
+from chalicelib.routes import Routes
 from chalicelib.runner import CallRunner
-from chalicelib.service import Service
 from chalicelib.settings import Settings
+from chalicelib.uploads import BundleUploads
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The adapters behind the ports, as the use cases get them (apps and routes through the cache)."""
+
+    apps: CachedAppStore
+    routes: CachedRouteStore
+    calls: DynamoCallStore
+    blobs: S3Blobs  # code bundles, logs and large payloads
+    queue: SqsCallQueue
 
 
 @dataclass(frozen=True)
 class Components:
     settings: Settings
     clients: AwsClients
-    service: Service
+    stores: Stores
+    use_cases: UseCases
     runner: CallRunner
     calls_handler: CallBatchHandler
     dead_letters: DeadLetterHandler
+
+
+def build_stores(settings: Settings, clients: AwsClients) -> Stores:
+    table = DynamoTable(clients, settings.table, settings.call_shards)
+    cache = RouteCache(settings.route_cache_seconds)
+    return Stores(
+        apps=CachedAppStore(DynamoAppStore(table), cache),
+        routes=CachedRouteStore(DynamoRouteStore(table), cache),
+        calls=DynamoCallStore(table, settings.call_retention_days),
+        blobs=S3Blobs(clients, settings.bucket, settings.cache_dir),
+        queue=SqsCallQueue(clients, settings.calls_queue_url),
+    )
 
 
 def build(
@@ -40,38 +73,38 @@ def build(
     clock: Callable[[], datetime] = utcnow,
 ) -> Components:
     clients = AwsClients(settings.region, settings.endpoint_url, settings.aws_max_attempts)
-    store = DynamoStore(clients, settings.table, settings.call_shards, settings.call_retention_days)
-    blobs = S3Blobs(clients, settings.bucket, settings.cache_dir)
-    queue = SqsCallQueue(clients, settings.calls_queue_url)
+    stores = build_stores(settings, clients)
     runner = CallRunner(
-        calls=store,
-        code=blobs,
-        payloads=blobs,
-        logs=blobs,
-        queue=queue,
+        calls=stores.calls,
+        code=stores.blobs,
+        payloads=stores.blobs,
+        logs=stores.blobs,
+        queue=stores.queue,
         executor=executor or Executor(settings.max_log_bytes),
         clock=clock,
         max_attempts=settings.max_attempts,
     )
-    service = Service(
-        apps=store,
-        routes=store,
-        calls=store,
-        queue=queue,
-        logs=blobs,
-        payloads=blobs,
-        code=blobs,
-        runner=runner,
-        clock=clock,
+    limits = InvokeLimits(
         max_request_bytes=settings.max_request_bytes,
         inline_body_bytes=settings.inline_body_bytes,
         lease_grace_seconds=settings.lease_grace_seconds,
-        route_cache_seconds=settings.route_cache_seconds,
+    )
+    use_cases = UseCases(
+        apps=Apps(stores.apps, stores.blobs, clock),
+        routes=Routes(stores.apps, stores.routes, stores.blobs, clock, settings.max_async_timeout),
+        bundles=BundleUploads(stores.blobs),
+        invoker=Invoker(stores.routes, stores.calls, stores.queue, stores.blobs, runner, clock, limits),
+        calls=Calls(stores.apps, stores.calls, stores.queue, stores.blobs, clock),
         api_token=settings.api_token,
-        max_async_timeout=settings.max_async_timeout,
     )
     return Components(
-        settings, clients, service, runner, CallBatchHandler(runner), DeadLetterHandler(store, clock)
+        settings,
+        clients,
+        stores,
+        use_cases,
+        runner,
+        CallBatchHandler(runner),
+        DeadLetterHandler(stores.calls, clock),
     )
 
 

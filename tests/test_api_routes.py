@@ -27,6 +27,20 @@ def test_post_creates_the_route_and_its_app_with_fn_defaults(stack: Stack) -> No
     assert (status, body["error"]["message"]) == (409, "Route already exists")
 
 
+def test_a_route_object_has_fns_fields_in_fns_order_with_empty_maps_left_out(stack: Stack) -> None:
+    spec = {"image": "hello:0.0.1", "headers": {"X-A": ["1"]}, "config": {"A": "1"}}
+    full = stack.json("PUT", "/v1/apps/myapp/routes/full", {"route": spec})[1]["route"]
+    bare = stack.json("PUT", "/v1/apps/myapp/routes/bare", {"route": {"image": "bare:1"}})[1]["route"]
+
+    head, tail = (
+        ["app_name", "path", "image", "memory", "cpus"],
+        ["type", "format", "timeout", "idle_timeout"],
+    )
+    fnq = ["bundle", "max_retries", "created_at", "updated_at"]
+    assert list(full) == [*head, "headers", *tail, "config", *fnq]
+    assert list(bare) == [*head, *tail, *fnq]
+
+
 def test_put_creates_then_merges_like_fn(stack: Stack) -> None:
     spec = {"image": "hello:0.0.1", "config": {"A": "1", "B": "2"}, "headers": {"X-A": ["1"]}}
     status, body = stack.json("PUT", "/v1/apps/myapp/routes/hello", {"route": spec})

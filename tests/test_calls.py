@@ -121,13 +121,13 @@ def test_two_messages_for_one_call_run_the_function_once(stack: Stack, tmp_path:
     side = tmp_path / "side.txt"
     stack.deploy("myapp", "once", SIDE_EFFECT, type="async", config={"SIDE_FILE": str(side)})
     call_id = stack.request("POST", "/r/myapp/once").headers["Fn_call_id"]
-    stack.components.service._queue.send(call_id)  # a duplicate publish
+    stack.components.stores.queue.send(call_id)  # a duplicate publish
     stack.work()
     assert side.read_text() == "ran\n"
     assert call_of(stack, "myapp", call_id)["status"] == "success"
     # A copy that arrived while the call was running was kept for redelivery (in case the owner
     # died); delivered again now that the call is done, it is acknowledged and runs nothing.
-    stack.components.service._queue.send(call_id)
+    stack.components.stores.queue.send(call_id)
     assert stack.work() == [{"batchItemFailures": []}]
     assert side.read_text() == "ran\n"
 
@@ -183,7 +183,7 @@ def test_a_body_too_big_for_the_record_goes_through_s3_intact(stack: Stack) -> N
     ).headers["Fn_call_id"]
     stack.work()
     assert call_of(stack, "myapp", call_id)["status"] == "success"
-    assert stack.components.service._logs.get_log("myapp", call_id) == payload
+    assert stack.components.stores.blobs.get_log("myapp", call_id) == payload
 
 
 def test_when_the_queue_refuses_the_client_gets_503_and_the_call_is_not_left_queued(stack: Stack) -> None:

@@ -32,7 +32,7 @@ def test_a_call_left_running_by_a_dead_worker_is_taken_over_after_its_lease(
     call_id = stack.request("POST", "/r/myapp/once").headers["Fn_call_id"]
     clock = Clock()
     components = wiring.build(stack.settings, clock=clock)
-    store = components.service._calls
+    store = components.stores.calls
 
     # GIVEN a worker claimed the call and died without a word
     dead = store.claim(call_id, clock())
@@ -58,7 +58,7 @@ def test_a_late_outcome_from_a_taken_over_attempt_is_discarded(stack: Stack) -> 
     stack.deploy("myapp", "hello", type="async", timeout=10)
     call_id = stack.request("POST", "/r/myapp/hello").headers["Fn_call_id"]
     clock = Clock()
-    store = wiring.build(stack.settings, clock=clock).service._calls
+    store = wiring.build(stack.settings, clock=clock).stores.calls
     first = store.claim(call_id, clock())
     clock.now += timedelta(seconds=16)
     second = store.claim(call_id, clock())
@@ -75,7 +75,7 @@ def test_a_late_outcome_from_a_taken_over_attempt_is_discarded(stack: Stack) -> 
 
 def test_of_many_workers_claiming_one_call_at_once_exactly_one_wins(stack: Stack) -> None:
     stack.deploy("myapp", "hello", type="async")
-    store = stack.components.service._calls
+    store = stack.components.stores.calls
     for _ in range(20):
         call_id = stack.request("POST", "/r/myapp/hello").headers["Fn_call_id"]
         start = threading.Barrier(6)

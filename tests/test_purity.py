@@ -13,7 +13,9 @@ class Block:
             raise ImportError("blocked: " + name)
 sys.meta_path.insert(0, Block())
 import chalicelib.models, chalicelib.errors, chalicelib.ids, chalicelib.ports, chalicelib.rules
-import chalicelib.bundles, chalicelib.service, chalicelib.runner, chalicelib.batch, chalicelib.settings
+import chalicelib.bundles, chalicelib.codec, chalicelib.runner, chalicelib.batch, chalicelib.settings
+import chalicelib.apps, chalicelib.routes, chalicelib.uploads, chalicelib.invoke, chalicelib.calls
+import chalicelib.cache
 import chalicelib.execute.cold
 print("pure")
 """

@@ -73,7 +73,7 @@ def test_a_call_out_of_attempts_is_dead_and_a_redrive_runs_it(stack: Stack) -> N
     clock = Clock()
     components = wiring.build(replace(stack.settings, max_attempts=1), clock=clock)
     # GIVEN its only allowed attempt was lost with its worker
-    components.service._calls.claim(call_id, clock())
+    components.stores.calls.claim(call_id, clock())
     clock.now += timedelta(seconds=16)
     components.runner.process(call_id)
     call = call_of(stack, "myapp", call_id)

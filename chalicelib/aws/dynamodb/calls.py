@@ -1,0 +1,239 @@
+"""Calls in the table (CallStore): every status change is one conditional write, through `_move`.
+
+A call's item is its record (chalicelib/codec.py) plus its key, its two index partitions (the
+app's and the route's, sharded; see table.py) and `expires_at` for DynamoDB's TTL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.aws.dynamodb.table import ConditionFailed, DynamoTable, call_key, values
+from chalicelib.codec import CALL, epoch_ms, iso_time
+from chalicelib.errors import ConflictError, TransitionError, call_not_found
+from chalicelib.ids import id_before
+from chalicelib.models import LEASE_EXPIRED, TRANSITIONS, Attempt, Call, CallStatus, RunStats
+from chalicelib.ports import CallQuery
+
+# Appends the `:entry` list to the call's attempts (with `:empty` for a record without any).
+APPEND_ATTEMPT = "attempts = list_append(if_not_exists(attempts, :empty), :entry)"
+LOWEST_ID = "0" * 26
+HIGHEST_ID = "7" + "Z" * 25
+
+
+def attempt_entry(
+    number: int, started_at: datetime | None, status: CallStatus, now: datetime, error: str
+) -> list[Any]:
+    """The `:entry` that records one attempt's end.
+
+    An update expression cannot copy attempt_started_at into a list element, so the runner, which
+    read it when it claimed the call, passes it in (when nobody knows it, the attempt started now).
+    """
+    ended = Attempt(number, started_at or now, completed_at=now, status=status, error=error)
+    return CALL.value("attempts", (ended,))  # type: ignore[no-any-return]
+
+
+class DynamoCallStore:
+    def __init__(self, table: DynamoTable, retention_days: int = 30) -> None:
+        self._table = table
+        self._retention = timedelta(days=retention_days)
+
+    def insert_call(self, call: Call) -> None:
+        item = {
+            **call_key(call.id),
+            "gsi1pk": self._table.call_partition(call.app_name, call.id),
+            "gsi1sk": call.id,
+            "gsi2pk": self._table.call_partition(call.app_name, call.id, call.path),
+            "gsi2sk": call.id,
+            "kind": "call",
+            **CALL.encode(call),
+            # DynamoDB's TTL deletes the record after the retention (moto never does; fine locally).
+            "expires_at": int((call.created_at + self._retention).timestamp()),
+        }
+        self._table.put(
+            item, "attribute_not_exists(pk)", lambda: ConflictError(f"Call {call.id} already exists")
+        )
+
+    def get_call(self, call_id: str) -> Call:
+        item = self._table.get(call_key(call_id))
+        if item is None:
+            raise call_not_found()
+        return CALL.decode(item)
+
+    def list_calls(self, query: CallQuery) -> list[Call]:
+        index = "gsi2" if query.path else "gsi1"
+        low = query.min_id or LOWEST_ID
+        high = id_before(query.before_id) if query.before_id else HIGHEST_ID
+        if not high or low > high:
+            return []
+        params: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": f"{index}pk = :pk AND {index}sk BETWEEN :low AND :high",
+            "ScanIndexForward": False,
+        }
+        named: dict[str, Any] = {"low": low, "high": high}
+        if query.status:
+            params["FilterExpression"] = "#status = :status"
+            params["ExpressionAttributeNames"] = {"#status": "status"}
+            named["status"] = query.status.value
+        found: list[dict[str, Any]] = []
+        for partition in self._table.call_partitions(query.app_name, query.path):
+            found += self._table.query(
+                query.limit, ExpressionAttributeValues=values(pk=partition, **named), **params
+            )
+        found.sort(key=lambda i: i["id"], reverse=True)
+        return [CALL.decode(i) for i in found[: query.limit]]
+
+    def claim(self, call_id: str, now: datetime) -> Call:
+        sets = (
+            "attempt = if_not_exists(attempt, :zero) + :one, lease_until = :now_ms + lease_ms, "
+            "started_at = if_not_exists(started_at, :now), attempt_started_at = :now"
+        )
+        named: dict[str, Any] = {"zero": 0, "one": 1, "now_ms": epoch_ms(now), "now": iso_time(now)}
+        try:
+            return self._move(call_id, {CallStatus.QUEUED}, CallStatus.RUNNING, sets, **named)
+        except TransitionError as exc:
+            current: Call | None = exc.current
+            lease = current.lease_expires_at if current else None
+            if not (current and current.status is CallStatus.RUNNING and lease and lease < now):
+                raise
+        # The worker holding the lease died (or hung past its timeout): take over, and record the
+        # lost attempt. The condition on `attempt` makes exactly one taker win.
+        lost = attempt_entry(
+            current.attempt, current.attempt_started_at, CallStatus.ERROR, now, LEASE_EXPIRED
+        )
+        return self._move(
+            call_id,
+            {CallStatus.RUNNING},
+            CallStatus.RUNNING,
+            f"{sets}, {APPEND_ATTEMPT}",
+            guard="attempt = :seen AND lease_until < :now_ms",
+            seen=current.attempt,
+            empty=[],
+            entry=lost,
+            **named,
+        )
+
+    def finish(
+        self,
+        call_id: str,
+        attempt: int,
+        status: CallStatus,
+        now: datetime,
+        error: str = "",
+        stats: RunStats | None = None,
+        attempt_started_at: datetime | None = None,
+        dead: bool = False,
+    ) -> Call:
+        sets = f"completed_at = :now, #error = :error, {APPEND_ATTEMPT}"
+        named: dict[str, Any] = {
+            "now": iso_time(now),
+            "error": error,
+            "empty": [],
+            "entry": attempt_entry(attempt, attempt_started_at, status, now, error),
+            "attempt": attempt,
+        }
+        if dead:
+            sets += ", dead = :dead"
+            named["dead"] = True
+        if stats is not None:
+            sets += ", stats = :stats"
+            named["stats"] = CALL.value("stats", stats)
+        return self._move(
+            call_id, {CallStatus.RUNNING}, status, sets, "lease_until", "attempt = :attempt", **named
+        )
+
+    def requeue(
+        self,
+        call_id: str,
+        attempt: int,
+        now: datetime,
+        error: str,
+        attempt_started_at: datetime | None = None,
+    ) -> Call:
+        return self._move(
+            call_id,
+            {CallStatus.RUNNING},
+            CallStatus.QUEUED,
+            f"#error = :error, {APPEND_ATTEMPT}",
+            "lease_until",
+            "attempt = :attempt",
+            error=error,
+            empty=[],
+            entry=attempt_entry(attempt, attempt_started_at, CallStatus.ERROR, now, error),
+            attempt=attempt,
+        )
+
+    def fail_queued(self, call_id: str, now: datetime, error: str) -> Call:
+        return self._move(
+            call_id,
+            {CallStatus.QUEUED},
+            CallStatus.ERROR,
+            "completed_at = :now, #error = :error, dead = :dead",
+            now=iso_time(now),
+            error=error,
+            dead=True,
+        )
+
+    def redrive(self, call_id: str, now: datetime) -> Call:
+        return self._move(
+            call_id,
+            {CallStatus.ERROR},
+            CallStatus.QUEUED,
+            "redrive_base = attempt, redriven_at = :now",
+            "dead, completed_at, #error",
+            "dead = :dead",
+            dead=True,
+            now=iso_time(now),
+        )
+
+    def cancel(self, call_id: str, now: datetime) -> Call:
+        return self._move(
+            call_id,
+            {CallStatus.QUEUED, CallStatus.RUNNING},
+            CallStatus.CANCELLED,
+            "completed_at = :now",
+            "lease_until",
+            now=iso_time(now),
+        )
+
+    def _move(
+        self,
+        call_id: str,
+        sources: set[CallStatus],
+        target: CallStatus,
+        sets: str = "",
+        removes: str = "",
+        guard: str = "",
+        **named: Any,
+    ) -> Call:
+        """One transition as one conditional write: status in `sources` → `target`, plus `sets`.
+
+        The move must be in models.TRANSITIONS; the status condition is built from `sources`, and
+        `guard` adds to it (the attempt that holds the call, an expired lease, `dead`).
+        """
+        if not all(target in TRANSITIONS[source] for source in sources):
+            raise ValueError(f"{sorted(sources)} → {target} is not a transition of models.TRANSITIONS")
+        sources_named = {f"from_{source.value}": source.value for source in sources}
+        condition = "#status IN (" + ", ".join(f":{name}" for name in sorted(sources_named)) + ")"
+        update = (
+            "SET #status = :to" + (f", {sets}" if sets else "") + (f" REMOVE {removes}" if removes else "")
+        )
+        names = {"#status": "status"}
+        if "#error" in update:
+            names["#error"] = "error"
+        try:
+            item = self._table.update(
+                call_key(call_id),
+                update,
+                f"attribute_exists(pk) AND {condition}" + (f" AND {guard}" if guard else ""),
+                names,
+                {"to": target.value, **sources_named, **named},
+            )
+        except ConditionFailed as exc:
+            if exc.old is None:
+                raise call_not_found() from exc
+            current = CALL.decode(exc.old)
+            raise TransitionError(f"Call {call_id} is {current.status.value}", current) from exc
+        return CALL.decode(item)

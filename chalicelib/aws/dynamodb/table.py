@@ -1,0 +1,210 @@
+"""fnq's one DynamoDB table: the key layout, DynamoDB's types in and out, conditional writes, queries.
+
+    item   pk          sk            gsi1pk               gsi1sk  gsi2pk                      gsi2sk
+    app    APP#<app>   #APP          APPS                 <app>   -                           -
+    route  APP#<app>   ROUTE#<path>  -                    -       -                           -
+    call   CALL#<id>   #CALL         CALLS#<app>#<shard>  <id>    CALLS#<app>#<path>#<shard>  <id>
+
+Calls of an app are spread over `shards` index partitions (by the id's last character) so a busy
+app is not capped by one partition's write rate; a listing queries every shard and merges.
+A record's own attributes come from chalicelib/codec.py; the stores add these keys to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from chalicelib.aws.clients import AwsClients
+from chalicelib.errors import FnqError
+from chalicelib.ids import CROCKFORD
+
+APP_SK = "#APP"
+CALL_SK = "#CALL"
+ROUTE_PREFIX = "ROUTE#"
+APPS_PARTITION = "APPS"
+BATCH_WRITE_MAX = 25
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+
+def app_partition(app_name: str) -> str:
+    return f"APP#{app_name}"
+
+
+def app_key(app_name: str) -> dict[str, str]:
+    return {"pk": app_partition(app_name), "sk": APP_SK}
+
+
+def route_key(app_name: str, path: str) -> dict[str, str]:
+    return {"pk": app_partition(app_name), "sk": ROUTE_PREFIX + path}
+
+
+def call_key(call_id: str) -> dict[str, str]:
+    return {"pk": f"CALL#{call_id}", "sk": CALL_SK}
+
+
+def dump(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in item.items() if v is not None}
+
+
+def load(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_de.deserialize(v)) for k, v in item.items()}
+
+
+def values(**named: Any) -> dict[str, Any]:
+    """ExpressionAttributeValues: `:name` for each keyword."""
+    return {f":{k}": _ser.serialize(v) for k, v in named.items()}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's numbers come back as Decimal and binaries as Binary: give back JSON's and bytes."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Binary):
+        return value.value  # type: ignore[attr-defined]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class ConditionFailed(Exception):
+    """An update's condition was false; `old` is the item as it was (None: there was none)."""
+
+    def __init__(self, old: dict[str, Any] | None) -> None:
+        super().__init__("conditional check failed")
+        self.old = old
+
+
+class DynamoTable:
+    """The table every store shares, and the layout of its call index partitions."""
+
+    def __init__(self, clients: AwsClients, name: str, shards: int = 4) -> None:
+        self._clients = clients
+        self.name = name
+        self.shards = max(1, shards)
+
+    @property
+    def _db(self) -> Any:
+        return self._clients.dynamodb
+
+    def call_partitions(self, app_name: str, path: str | None = None) -> list[str]:
+        """The index partitions holding the calls of an app (gsi1), or of one of its routes (gsi2)."""
+        prefix = f"CALLS#{app_name}#{path}" if path else f"CALLS#{app_name}"
+        return [f"{prefix}#{shard}" for shard in range(self.shards)]
+
+    def call_partition(self, app_name: str, call_id: str, path: str | None = None) -> str:
+        return self.call_partitions(app_name, path)[CROCKFORD.index(call_id[-1]) % self.shards]
+
+    def get(self, key: Mapping[str, str]) -> dict[str, Any] | None:
+        item = self._db.get_item(TableName=self.name, Key=dump(key)).get("Item")
+        return load(item) if item else None
+
+    def get_many(self, keys: Iterable[Mapping[str, str]]) -> list[dict[str, Any]]:
+        """The items that exist among `keys`, in one round trip when DynamoDB answers them all."""
+        request: dict[str, Any] = {self.name: {"Keys": [dump(k) for k in keys]}}
+        found: list[dict[str, Any]] = []
+        while request:
+            response = self._db.batch_get_item(RequestItems=request)
+            found += [load(i) for i in response.get("Responses", {}).get(self.name, [])]
+            request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def put(
+        self,
+        item: Mapping[str, Any],
+        condition: str | None = None,
+        refused: Callable[[], FnqError] | None = None,
+    ) -> None:
+        """A put, conditional when `condition` is given: a failed condition raises `refused()`."""
+        params: dict[str, Any] = {"TableName": self.name, "Item": dump(item)}
+        if condition:
+            params["ConditionExpression"] = condition
+        self._refusing(refused, self._db.put_item, **params)
+
+    def delete(self, key: Mapping[str, str], refused: Callable[[], FnqError]) -> None:
+        """Delete an item that exists; when it does not, raise `refused()`."""
+        self._refusing(
+            refused,
+            self._db.delete_item,
+            TableName=self.name,
+            Key=dump(key),
+            ConditionExpression="attribute_exists(pk)",
+        )
+
+    def delete_many(self, keys: Sequence[Mapping[str, str]]) -> None:
+        """Delete in batches, in the order given."""
+        for start in range(0, len(keys), BATCH_WRITE_MAX):
+            requests = [{"DeleteRequest": {"Key": dump(k)}} for k in keys[start : start + BATCH_WRITE_MAX]]
+            pending: dict[str, Any] = {self.name: requests}
+            while pending:
+                pending = self._db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+    def update(
+        self,
+        key: Mapping[str, str],
+        update: str,
+        condition: str,
+        names: dict[str, str],
+        named: dict[str, Any],
+    ) -> dict[str, Any]:
+        """A conditional update answering the item after it; ConditionFailed carries the item before."""
+        try:
+            response = self._db.update_item(
+                TableName=self.name,
+                Key=dump(key),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values(**named),
+                ReturnValues="ALL_NEW",
+                # The current item comes with the refusal: no second read to learn why.
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            raise ConditionFailed(load(old) if old else None) from exc
+        return load(response["Attributes"])
+
+    def query(self, limit: int | None = None, **params: Any) -> list[dict[str, Any]]:
+        """Up to `limit` matching items, following pages (a filter can leave pages short)."""
+        if limit:
+            params["Limit"] = limit
+        items: list[dict[str, Any]] = []
+        for item in self.query_all(**params):
+            items.append(item)
+            if limit and len(items) >= limit:
+                break
+        return items
+
+    def query_all(self, **params: Any) -> Iterator[dict[str, Any]]:
+        params["TableName"] = self.name
+        while True:
+            response = self._db.query(**params)
+            for item in response.get("Items", []):
+                yield load(item)
+            if "LastEvaluatedKey" not in response:
+                return
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    @staticmethod
+    def _refusing(refused: Callable[[], FnqError] | None, request: Callable[..., Any], **params: Any) -> None:
+        try:
+            request(**params)
+        except ClientError as exc:
+            if refused is not None and _conditional_failed(exc):
+                raise refused() from exc
+            raise

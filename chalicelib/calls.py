@@ -1,0 +1,97 @@
+"""Use cases of recorded calls: read one, list them, read its log, cancel, redrive dead ones.
+
+A call is read by id alone, so every use case checks it belongs to the app in the request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from chalicelib.errors import ConflictError, NotFoundError, TransitionError, call_not_found
+from chalicelib.ids import is_call_id
+from chalicelib.invoke import publish
+from chalicelib.models import Call, CallStatus
+from chalicelib.ports import AppStore, CallQuery, CallQueue, CallStore, LogStore
+
+# Dead calls redriven per listing page when a whole app is redriven.
+REDRIVE_PAGE = 100
+
+
+class Calls:
+    def __init__(
+        self,
+        apps: AppStore,
+        calls: CallStore,
+        queue: CallQueue,
+        logs: LogStore,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._apps = apps
+        self._calls = calls
+        self._queue = queue
+        self._logs = logs
+        self._clock = clock
+
+    def get_call(self, app_name: str, call_id: str) -> Call:
+        if not is_call_id(call_id):
+            raise call_not_found()
+        call = self._calls.get_call(call_id)
+        if call.app_name != app_name:
+            raise call_not_found()
+        return call
+
+    def list_calls(self, query: CallQuery) -> list[Call]:
+        """Newest first; an empty list for an app that exists, NotFoundError for one that does not."""
+        calls = self._calls.list_calls(query)
+        if not calls:
+            self._apps.get_app(query.app_name)
+        return calls
+
+    def get_log(self, app_name: str, call_id: str) -> bytes:
+        if not is_call_id(call_id):
+            raise NotFoundError("Call log not found")
+        return self._logs.get_log(app_name, call_id)
+
+    def cancel_call(self, app_name: str, call_id: str) -> Call:
+        self.get_call(app_name, call_id)
+        try:
+            return self._calls.cancel(call_id, self._clock())
+        except TransitionError as exc:
+            current = exc.current
+            state = current.status.value if isinstance(current, Call) else "finished"
+            raise ConflictError(f"Call is {state} and cannot be cancelled") from exc
+
+    def redrive_call(self, app_name: str, call_id: str) -> Call:
+        """Queue a dead call again (409 for any other); it gets a fresh allowance of attempts."""
+        self.get_call(app_name, call_id)
+        return self._redrive(call_id)
+
+    def redrive_app(self, app_name: str) -> list[str]:
+        """Redrive every dead call of the app; answers their ids.
+
+        The conditional redrive itself tells dead calls from other errors, so the listing reads
+        only the index (which does not project `dead`).
+        """
+        redriven: list[str] = []
+        query = CallQuery(app_name, status=CallStatus.ERROR, limit=REDRIVE_PAGE)
+        while True:
+            page = self.list_calls(query)
+            for call in page:  # listed under the app already: no second read
+                with contextlib.suppress(ConflictError):
+                    redriven.append(self._redrive(call.id).id)
+            if len(page) < query.limit:
+                return redriven
+            query = replace(query, before_id=page[-1].id)
+
+    def _redrive(self, call_id: str) -> Call:
+        try:
+            call = self._calls.redrive(call_id, self._clock())
+        except TransitionError as exc:
+            current = exc.current
+            state = current.status.value if isinstance(current, Call) else "gone"
+            raise ConflictError(f"Call is {state} and not dead: only dead calls can be redriven") from exc
+        publish(self._queue, self._calls, call_id, self._clock)
+        return call

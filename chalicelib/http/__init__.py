@@ -1,0 +1,10 @@
+"""Fn's v1 HTTP API on a Chalice blueprint.
+
+`fn_v1` holds the views, `paging` Fn's paging parameters, `responses` Fn's envelopes and the one
+error → status table, `blueprint` the registration, the token check and the bound use cases.
+"""
+
+from chalicelib.http import fn_v1
+from chalicelib.http.blueprint import UseCases, bind, bp
+
+__all__ = ["UseCases", "bind", "bp", "fn_v1"]

@@ -1,0 +1,159 @@
+"""Invoking a route: the call is recorded, then queued (async) or run inline (sync).
+
+Persist, then publish: the record is written before its id is sent, so a message always finds
+its call; a call whose message never left is marked failed (dead), never left queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from chalicelib.errors import PayloadTooLargeError, ServiceUnavailableError, app_not_found, route_not_found
+from chalicelib.ids import new_call_id
+from chalicelib.models import App, Call, CallRequest, CallStatus, FunctionSpec, Route, RouteType
+from chalicelib.ports import CallQueue, CallStore, Execution, PayloadStore, RouteStore, Runner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IncomingRequest:
+    method: str
+    url: str
+    headers: dict[str, list[str]]
+    body: bytes
+    content_type: str = ""
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    call_id: str
+    route_headers: dict[str, list[str]]
+    execution: Execution | None = None  # None for async calls
+
+
+@dataclass(frozen=True)
+class InvokeLimits:
+    max_request_bytes: int  # larger bodies are refused (413)
+    inline_body_bytes: int  # larger bodies go to the payload store, the record points to them
+    lease_grace_seconds: int  # a lease lasts the function's timeout plus this margin
+
+
+def publish(queue: CallQueue, calls: CallStore, call_id: str, now: Callable[[], datetime]) -> None:
+    """Send a recorded queued call's id; if the send fails, fail the call (dead) and re-raise."""
+    try:
+        queue.send(call_id)
+    except ServiceUnavailableError:
+        try:
+            calls.fail_queued(call_id, now(), "could not enqueue the call; it was not run")
+        except Exception:
+            log.exception("call %s: not enqueued and not marked failed", call_id)
+        raise
+
+
+class Invoker:
+    def __init__(
+        self,
+        routes: RouteStore,
+        calls: CallStore,
+        queue: CallQueue,
+        payloads: PayloadStore,
+        runner: Runner,
+        clock: Callable[[], datetime],
+        limits: InvokeLimits,
+    ) -> None:
+        self._routes = routes
+        self._calls = calls
+        self._queue = queue
+        self._payloads = payloads
+        self._runner = runner
+        self._clock = clock
+        self._limits = limits
+
+    def invoke(self, app_name: str, path: str, request: IncomingRequest) -> InvokeResult:
+        if len(request.body) > self._limits.max_request_bytes:
+            raise PayloadTooLargeError("Request content too large")
+        app, route = self._lookup(app_name, "/" + path.strip("/"))
+        now = self._clock()
+        call_id = new_call_id(now)
+        call = self._new_call(call_id, app, route, request, now)
+        if route.type is RouteType.ASYNC:
+            self._calls.insert_call(call)  # persist first ...
+            publish(self._queue, self._calls, call_id, self._clock)  # ... then publish
+            return InvokeResult(call_id, route.headers)
+        running = self._insert_running(call, now)
+        try:
+            execution = self._runner.run_sync(running)
+        except Exception as exc:
+            log.exception("sync call %s failed before running", call_id)
+            self._record_platform_fault(running, str(exc))
+            raise ServiceUnavailableError("Could not run the function, try again") from exc
+        return InvokeResult(call_id, route.headers, execution)
+
+    def _lookup(self, app_name: str, path: str) -> tuple[App, Route]:
+        app, route = self._routes.get_app_and_route(app_name, path)
+        if app is None:
+            raise app_not_found()
+        if route is None:
+            raise route_not_found()
+        return app, route
+
+    def _new_call(
+        self, call_id: str, app: App, route: Route, request: IncomingRequest, now: datetime
+    ) -> Call:
+        body: bytes | None = request.body
+        body_key = None
+        if len(request.body) > self._limits.inline_body_bytes:
+            body_key = call_id
+            self._payloads.put_payload(body_key, request.body)
+            body = None
+        return Call(
+            id=call_id,
+            app_name=app.name,
+            path=route.path,
+            type=route.type,
+            status=CallStatus.QUEUED,
+            created_at=now,
+            function=FunctionSpec(
+                bundle=route.bundle,
+                format=route.format,
+                timeout=route.timeout,
+                idle_timeout=route.idle_timeout,
+                memory=route.memory,
+                config={**app.config, **route.config},  # route wins, as in Fn
+                max_retries=route.max_retries,
+            ),
+            request=CallRequest(
+                method=request.method,
+                url=request.url,
+                headers=request.headers,
+                content_type=request.content_type,
+                body=body,
+                body_key=body_key,
+                body_size=len(request.body),
+            ),
+            lease_seconds=route.timeout + self._limits.lease_grace_seconds,
+        )
+
+    def _insert_running(self, call: Call, now: datetime) -> Call:
+        running = replace(
+            call,
+            status=CallStatus.RUNNING,
+            started_at=now,
+            attempt=1,
+            attempt_started_at=now,
+            lease_expires_at=now + timedelta(seconds=call.lease_seconds),
+        )
+        self._calls.insert_call(running)
+        return running
+
+    def _record_platform_fault(self, call: Call, error: str) -> None:
+        try:
+            self._calls.finish(
+                call.id, call.attempt, CallStatus.ERROR, self._clock(), f"platform fault: {error}"
+            )
+        except Exception:
+            log.exception("call %s: could not record the failure", call.id)
