@@ -14,7 +14,7 @@ from app import app as chalice_app
 from chalicelib import wiring
 from chalicelib.execute.executor import Executor
 from chalicelib.settings import Settings
-from fnq.local.atomic_moto import make_moto_dynamodb_atomic
+from fnq.local.moto_patches import make_moto_dynamodb_atomic
 from tests.support import bundle_of, create_resources, receive_event, settle, write_function
 
 HELLO = """

@@ -41,8 +41,7 @@ from chalicelib.settings import (
     ENV_TABLE,
 )
 from fnq.local.api_server import FnRequestHandler
-from fnq.local.atomic_moto import make_moto_dynamodb_atomic
-from fnq.local.fast_moto import make_moto_server_fast
+from fnq.local.moto_patches import make_moto_dynamodb_atomic, make_moto_server_fast
 from fnq.local.provision import DEFAULT_REGION, FAKE_KEY, LOCAL_VISIBILITY_TIMEOUT_SECONDS, provision
 from fnq.local.supervisor import Supervisor, child_environment
 
@@ -167,9 +166,9 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
     own_cache = not os.environ.get(ENV_CACHE_DIR)
     cache_dir = tempfile.mkdtemp(prefix="fnq-start-cache-") if own_cache else os.environ[ENV_CACHE_DIR]
     # The moto server runs in this process: its DynamoDB must apply a conditional write atomically,
-    # or two worker threads can both claim one call (see atomic_moto).
+    # or two worker threads can both claim one call, and its SQS requests must not slow down as the
+    # queue deepens (see moto_patches; both raise if the installed moto is not the one they know).
     make_moto_dynamodb_atomic()
-    # ... and its SQS requests must not slow down as the queue deepens (see fast_moto).
     make_moto_server_fast()
     moto = ThreadedMotoServer(ip_address=LOOPBACK, port=options.aws_port, verbose=False)
     moto.start()

@@ -15,7 +15,7 @@ from app import app as chalice_app
 from chalicelib import wiring
 from chalicelib.aws.actions import ACTIONS
 from chalicelib.settings import Settings
-from fnq.local.atomic_moto import make_moto_dynamodb_atomic
+from fnq.local.moto_patches import make_moto_dynamodb_atomic
 from tests.conftest import Stack
 from tests.support import receive_event
 

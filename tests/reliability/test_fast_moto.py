@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto.sqs.models import Queue, sqs_backends
 
-from fnq.local.fast_moto import make_moto_server_fast
+from fnq.local.moto_patches import make_moto_server_fast
 
 REGION = "us-east-1"
 

@@ -1,0 +1,231 @@
+"""fnq's patches to moto, and the check that the moto installed is the one they were written for.
+
+Wherever fnq runs on moto (the tests, and `fn start`, whose moto server runs in-process) two of
+moto's shortcuts break what fnq relies on; each is patched here, in this process only:
+
+* **DynamoDB writes are not serialised.** Real DynamoDB evaluates a ConditionExpression and
+  applies the write atomically; moto evaluates and writes without a lock, so two threads can both
+  pass `status = queued` and both claim a call (measured: a function ran twice in about 1 run of
+  40 with two copies of a message in one batch). fnq's exactly-once guarantee rests on that
+  atomicity, so the backend's mutations take one process-wide lock (`make_moto_dynamodb_atomic`).
+* **SQS costs grow with the queue's depth.** Under `fn start` a backlog made every SQS request
+  slower, and every API request beside it (one process, one GIL), so the backlog grew
+  (`python -m bench.load`, 2,000 async calls from 16 clients: 1,500 messages queued, 110 s to
+  drain after the last submit). `make_moto_server_fast` removes the causes, keeping moto's answers:
+  - `ReceiveMessage` checks each message it delivers against the queue's retention period by
+    computing *all* the queue's attributes, each Approximate* count a pass over every message:
+    ~30 passes per receive of 10 (in-process: 9 ms at depth 10, 450 ms at 1,000, 1.7 s at
+    3,000). The retention period is read from the queue object instead (3, 10 and 25 ms).
+  - `SendMessage` computes all the attributes too (to read ContentBasedDeduplication), and every
+    such pass reads the clock twice per message through a datetime round trip. `Message.visible`
+    and `Message.delayed` read the same epoch milliseconds from `time.time()`.
+  - The moto server matches each request's host against hundreds of URL patterns, under one lock
+    shared by all requests. The answer depends on the host alone: it is remembered per host.
+
+Both replace private members of moto's classes, which may move in any release; a patch that then
+did nothing would leave the tests and `fn start` without the lock exactly-once depends on, and
+nobody would know. So moto is pinned to the minor range these were written against
+(`MOTO_PINNED`, the same range as in pyproject.toml), and before anything is replaced every member
+in `MEMBERS` is checked (present, of the expected kind, with the parameters the replacement takes
+or passes): `MotoMismatch` names each one that is not, with the installed moto version.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import inspect
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+# The moto[server] requirement in pyproject.toml (tests/local/test_moto_patches.py holds them equal).
+MOTO_PINNED = ">=5.2,<5.3"
+
+_DYNAMODB = "moto.dynamodb.models"
+_SQS = "moto.sqs.models"
+_SERVER = "moto.moto_server.werkzeug_app"
+# Every write path of moto's DynamoDB handler: BatchWriteItem goes through put_item/delete_item
+# item by item (the backend's own batch_write_item is an empty placeholder), which is also all
+# that AWS promises for a batch: each item atomic, not the batch.
+_MUTATIONS = ("put_item", "update_item", "delete_item", "transact_write_items")
+_LOCK = threading.RLock()  # re-entrant: a transaction's writes may go through put_item again
+_MARK = "_fnq_patched"
+
+Load = Callable[[str], Any]
+
+
+class Kind(Enum):
+    FUNCTION = "a function"
+    PROPERTY = "a property"
+    ATTRIBUTE = "an instance attribute"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of a moto class that a patch here replaces or reads."""
+
+    module: str
+    owner: str
+    name: str
+    kind: Kind
+    # FUNCTION: its parameters after `self`, exactly (moto calls the replacement with them).
+    parameters: tuple[str, ...] = ()
+    # ATTRIBUTE: arguments that build an instance of the owner to look for it on.
+    sample: tuple[Any, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.module}.{self.owner}.{self.name}"
+
+
+_QUEUE = ("fnq-probe", "us-east-1", "123456789012")  # Queue(name, region, account_id)
+_MESSAGE = ("probe", "")  # Message(message_id, body)
+MEMBERS: tuple[Member, ...] = (
+    # make_moto_dynamodb_atomic wraps these, whatever their parameters.
+    *(Member(_DYNAMODB, "DynamoDBBackend", name, Kind.FUNCTION) for name in _MUTATIONS),
+    # make_moto_server_fast replaces these...
+    Member(
+        _SQS,
+        "SQSBackend",
+        "is_message_valid_based_on_retention_period",
+        Kind.FUNCTION,
+        ("queue_name", "message"),
+    ),
+    Member(_SQS, "Message", "visible", Kind.PROPERTY),
+    Member(_SQS, "Message", "delayed", Kind.PROPERTY),
+    Member(_SERVER, "DomainDispatcherApplication", "get_backend_for_host", Kind.FUNCTION, ("host",)),
+    # ... and the replacements read these.
+    Member(_SQS, "SQSBackend", "get_queue", Kind.FUNCTION, ("queue_name",)),
+    Member(_SQS, "Queue", "message_retention_period", Kind.ATTRIBUTE, sample=_QUEUE),
+    *(
+        Member(_SQS, "Message", name, Kind.ATTRIBUTE, sample=_MESSAGE)
+        for name in ("sent_timestamp", "visible_at", "delayed_until")
+    ),
+)
+
+
+class MotoMismatch(RuntimeError):
+    """The installed moto lacks a member fnq's patches replace or read, or has it in another shape."""
+
+
+def make_moto_dynamodb_atomic(load: Load = importlib.import_module) -> None:
+    """Idempotent: wrap moto's DynamoDB backend mutations in one process-wide lock."""
+    check_moto(MEMBERS, load)
+    backend = load(_DYNAMODB).DynamoDBBackend
+    for name in _MUTATIONS:
+        _replace(backend, name, _locked(inspect.getattr_static(backend, name)))
+
+
+def make_moto_server_fast(load: Load = importlib.import_module) -> None:
+    """Idempotent: make moto's SQS and its server's routing cost the same at any queue depth."""
+    check_moto(MEMBERS, load)
+    sqs = load(_SQS)
+    dispatcher = load(_SERVER).DomainDispatcherApplication
+    _replace(sqs.SQSBackend, "is_message_valid_based_on_retention_period", _retention_check)
+    _replace(sqs.Message, "visible", property(_visible))
+    _replace(sqs.Message, "delayed", property(_delayed))
+    _replace(
+        dispatcher,
+        "get_backend_for_host",
+        _remembered(inspect.getattr_static(dispatcher, "get_backend_for_host")),
+    )
+
+
+def check_moto(members: Iterable[Member], load: Load = importlib.import_module) -> None:
+    """Raise MotoMismatch naming every member that is missing or not of its expected shape."""
+    problems = [f"{member}: {problem}" for member in members if (problem := _problem(member, load))]
+    if problems:
+        raise MotoMismatch(
+            f"moto {_installed_version()} is not the moto fnq's patches were written for "
+            f"(moto[server]{MOTO_PINNED} in pyproject.toml):\n"
+            + "".join(f"  - {problem}\n" for problem in problems)
+            + "The tests and `fn start` need these patches (exactly-once needs moto's DynamoDB writes "
+            "serialised): install the pinned moto (pip install -e '.[dev]'), or check each patch in "
+            "fnq/local/moto_patches.py against this moto before moving the pin."
+        )
+
+
+def _problem(member: Member, load: Load) -> str | None:
+    try:
+        owner = getattr(load(member.module), member.owner)
+    except (ImportError, AttributeError) as exc:
+        return f"cannot find {member.owner} ({exc})"
+    if member.kind is Kind.ATTRIBUTE:
+        try:
+            instance = owner(*member.sample)
+        except Exception as exc:  # any failure to build one means the class is not what we know
+            return f"cannot build a {member.owner}{member.sample} to look for it ({exc!r})"
+        return None if hasattr(instance, member.name) else "missing"
+    try:
+        found = inspect.getattr_static(owner, member.name)
+    except AttributeError:
+        return "missing"
+    if member.kind is Kind.PROPERTY:
+        return None if isinstance(found, property) else f"expected a property, found {type(found).__name__}"
+    if not inspect.isfunction(found):
+        return f"expected a function, found {type(found).__name__}"
+    parameters = tuple(inspect.signature(found).parameters)[1:]
+    if member.parameters and parameters != member.parameters:
+        return f"expected parameters {member.parameters} after self, found {parameters}"
+    return None
+
+
+def _installed_version() -> str:
+    try:
+        return importlib.metadata.version("moto")
+    except importlib.metadata.PackageNotFoundError:
+        return "(version unknown)"
+
+
+def _replace(owner: type, name: str, value: Any) -> None:
+    current = inspect.getattr_static(owner, name)
+    target = current.fget if isinstance(current, property) else current
+    if getattr(target, _MARK, False):
+        return  # already replaced in this process
+    marked = value.fget if isinstance(value, property) else value
+    setattr(marked, _MARK, True)
+    setattr(owner, name, value)
+
+
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    if getattr(method, _MARK, False):
+        return method
+
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            return method(*args, **kwargs)
+
+    return locked
+
+
+def _retention_check(self: Any, queue_name: str, message: Any) -> bool:
+    # moto: retention_period + sent_timestamp / 1000 > unix_time(), the period read from the
+    # attributes the queue computes; here from the queue field those attributes are built from.
+    retention_period = int(self.get_queue(queue_name).message_retention_period)
+    return bool(retention_period + message.sent_timestamp / 1000 > time.time())
+
+
+def _visible(self: Any) -> bool:
+    return bool(time.time() * 1000 > self.visible_at)
+
+
+def _delayed(self: Any) -> bool:
+    return bool(time.time() * 1000 < self.delayed_until)
+
+
+def _remembered(original: Callable[..., Any]) -> Callable[..., Any]:
+    if getattr(original, _MARK, False):
+        return original
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        cache: dict[str | None, Any] = self.__dict__.setdefault("_fnq_backend_by_host", {})
+        if host not in cache:
+            cache[host] = original(self, host)
+        return cache[host]
+
+    return get_backend_for_host
