@@ -57,4 +57,5 @@ def utcnow() -> datetime:
 def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, as Fn marshals strfmt.DateTime: 2018-03-20T18:11:17.123Z."""
     value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # Go pads the year to four digits (its zero time is 0001-01-01); strftime's %Y does not here.
+    return f"{value.year:04d}-{value:%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"

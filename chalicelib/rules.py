@@ -48,6 +48,15 @@ def validate_app_name(name: Any) -> str:
     return name
 
 
+def absolute_route_path(path: str) -> str:
+    """Fn's `cleanRoutePath` (its CLI's `WithSlash`): Go's `path.Clean`, made absolute.
+
+    `a//b/../c/` → `/a/c`, `` → `/.` as Go has it. normpath is path.Clean but for keeping two
+    leading slashes (POSIX gives them a meaning); dropping every leading slash covers that.
+    """
+    return "/" + posixpath.normpath(path).lstrip("/")
+
+
 def clean_route_path(path: Any) -> str:
     if not path:
         raise InvalidInputError("Missing route Path")
@@ -57,7 +66,7 @@ def clean_route_path(path: Any) -> str:
         raise InvalidInputError("Invalid route path format")
     if ":" in path:
         raise InvalidInputError("Dynamic URL is not allowed")
-    cleaned = "/" + posixpath.normpath(path).lstrip("/")
+    cleaned = absolute_route_path(path)
     if cleaned != "/" and cleaned.count("/") > MAX_PATH_SEGMENTS:
         raise InvalidInputError(f"Route path may have at most {MAX_PATH_SEGMENTS} segments")
     return cleaned

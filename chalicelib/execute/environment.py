@@ -12,6 +12,9 @@ from collections.abc import Mapping, Sequence
 from chalicelib.ids import format_time
 from chalicelib.ports import Invocation
 
+# RFC 7230's token characters: the header names Go puts in canonical form.
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
 BASE_ENV: Mapping[str, str] = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": "/tmp",
@@ -57,7 +60,13 @@ def header_env(headers: Mapping[str, Sequence[str]]) -> dict[str, str]:
 
 
 def canonical_header(name: str) -> str:
-    """Go's CanonicalMIMEHeaderKey: `content-type` → `Content-Type`."""
+    """Go's CanonicalMIMEHeaderKey: `content-type` → `Content-Type`, `FOO_BAR` → `Foo_bar`.
+
+    As in Go, a name holding anything but HTTP token characters (a space, a non-ASCII letter) is
+    left as it came: Python's own case mapping would turn `straße` into `Straße`, `ß` into `SS`.
+    """
+    if not _TOKEN.issuperset(name):
+        return name
     return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 

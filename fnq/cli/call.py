@@ -7,10 +7,11 @@ import sys
 
 import click
 
+from chalicelib.execute.environment import canonical_header
+from chalicelib.rules import absolute_route_path
 from fnq.cli.client import Response, encode_path
 from fnq.cli.errors import CliError
 from fnq.cli.factory import CliFactory, pass_factory
-from fnq.cli.params import clean_route_path
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 # A sync call may run for Fn's maximum sync timeout (120 s) before the server answers.
@@ -50,8 +51,8 @@ def make_call_command(hidden: bool) -> click.Command:
         method = (method or ("GET" if body is None else "POST")).upper()
         headers = {"Content-Type": content_type}
         for name in env:
-            headers[_canonical_header(name)] = factory.environ.get(name, "")
-        target = encode_path(f"/r/{app}{clean_route_path(path)}")
+            headers[canonical_header(name)] = factory.environ.get(name, "")
+        target = encode_path(f"/r/{app}{absolute_route_path(path)}")
         try:
             reply = factory.create_client().request(
                 method, target, body=body, headers=headers, timeout=CALL_TIMEOUT_SECONDS
@@ -71,11 +72,6 @@ def _read_stdin() -> bytes:
         # Fn cut the body at 5 MiB without a word; sending half a request is worse than none.
         raise CliError(f"request body too large: more than {MAX_BODY_BYTES} bytes on stdin")
     return data
-
-
-def _canonical_header(name: str) -> str:
-    """Go's CanonicalMIMEHeaderKey: `FOO_BAR` → `Foo_bar`, `x-api-key` → `X-Api-Key`."""
-    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
 def _print_reply(reply: Response, display_call_id: bool) -> None:

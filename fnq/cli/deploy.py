@@ -18,10 +18,10 @@ import click
 import yaml
 
 from chalicelib.errors import FnqError
+from chalicelib.rules import absolute_route_path
 from fnq.cli.client import FnClient
 from fnq.cli.errors import ApiError, CliError
 from fnq.cli.factory import Builder, CliFactory, pass_factory
-from fnq.cli.params import clean_route_path
 
 if TYPE_CHECKING:
     from chalicelib.execute.funcfile import FuncFile
@@ -72,7 +72,7 @@ class Deployer:
         try:
             func = load_func_file(src)
             name = func.name
-            path = clean_route_path(func.path or "/" + name)
+            path = absolute_route_path(func.path or "/" + name)
             click.echo(f"Deploying {name} to app: {app} at path: {path}")
             version = bump_version(src)
             click.echo(f"Bumped to version {version}")

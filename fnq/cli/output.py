@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-ZERO_TIME = "0001-01-01T00:00:00.000Z"
+from chalicelib import ids
+
+# Go's zero time: what Fn prints for a time that is not set (a call not started yet).
+ZERO_TIME = ids.format_time(datetime(1, 1, 1, tzinfo=UTC))
 
 _RFC3339 = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<clock>\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d+))?"
@@ -28,11 +32,14 @@ def format_time(value: object) -> str:
     match = _RFC3339.match(text)
     if match is None:
         return text
-    millis = (match["frac"] or "")[:3].ljust(3, "0")
+    try:  # the wall clock as written; a date that does not exist is not RFC 3339 either
+        clock = datetime.fromisoformat(f"{match['date']}T{match['clock']}.{(match['frac'] or '0')[:6]:0<6}")
+    except ValueError:
+        return text
+    # ids.format_time prints in UTC; Go prints a time in its own zone: the wall clock, then the zone.
+    printed = ids.format_time(clock.replace(tzinfo=UTC))
     zone = match["zone"].upper()
-    if zone in {"+00:00", "-00:00"}:
-        zone = "Z"
-    return f"{match['date']}T{match['clock']}.{millis}{zone}"
+    return printed if zone in {"Z", "+00:00", "-00:00"} else printed[:-1] + zone
 
 
 def call_block(call: Mapping[str, Any], app: str = "") -> str:

@@ -1,8 +1,7 @@
-"""Parsing what users type: KEY=VALUE pairs, route paths, RFC 3339 times."""
+"""Parsing what users type: KEY=VALUE pairs, RFC 3339 times. (Route paths: rules.absolute_route_path.)"""
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -23,14 +22,6 @@ def parse_pairs(pairs: Iterable[str], what: str = "config") -> dict[str, str]:
 def parse_headers(pairs: Iterable[str]) -> dict[str, list[str]]:
     """`--headers X-A=1;2` → {"X-A": ["1", "2"]}, as Fn's `routes create` reads it."""
     return {key: value.split(";") for key, value in parse_pairs(pairs, "header").items()}
-
-
-def clean_route_path(path: str) -> str:
-    """Fn's `cleanRoutePath`: `path.Clean`, then make it absolute."""
-    cleaned = posixpath.normpath(path or "/")
-    if cleaned.startswith("//"):
-        cleaned = "/" + cleaned.lstrip("/")
-    return cleaned if cleaned.startswith("/") else "/" + cleaned
 
 
 def unix_seconds(value: str) -> str:

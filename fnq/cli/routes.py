@@ -7,13 +7,14 @@ from typing import Any
 
 import click
 
+from chalicelib.rules import absolute_route_path
 from fnq.cli.call import make_call_command
 from fnq.cli.client import paginate, wrapped
 from fnq.cli.errors import CliError
 from fnq.cli.factory import CliFactory, pass_factory
 from fnq.cli.group import FnGroup
 from fnq.cli.output import go_json, lookup, tab_table
-from fnq.cli.params import clean_route_path, parse_headers, parse_pairs
+from fnq.cli.params import parse_headers, parse_pairs
 
 
 @click.group("routes", cls=FnGroup, no_args_is_help=True)
@@ -79,7 +80,7 @@ def list_routes(factory: CliFactory, app: str, cursor: str, limit: int) -> None:
     rows = [["path", "image", "endpoint"]]
     for route in found:
         path = str(route.get("path", ""))
-        rows.append([path, str(route.get("image", "")), f"{host}/r/{app}{clean_route_path(path)}"])
+        rows.append([path, str(route.get("image", "")), f"{host}/r/{app}{absolute_route_path(path)}"])
     click.echo(tab_table(rows), nl=False)
 
 
@@ -99,7 +100,7 @@ def create_route(factory: CliFactory, /, app: str, path: str, image_arg: str, **
     route["image"] = image_arg or route.get("image", "")
     if not route["image"]:
         raise CliError("no image specified")
-    route["path"] = clean_route_path(path)
+    route["path"] = absolute_route_path(path)
     body = {"route": dict(sorted(route.items()))}
     created = wrapped(factory.create_client().api("POST", f"/apps/{app}/routes", json_body=body), "route")
     click.echo(f"{created.get('path', route['path'])} created with {created.get('image', route['image'])}")
@@ -112,7 +113,7 @@ def create_route(factory: CliFactory, /, app: str, path: str, image_arg: str, **
 @pass_factory
 def update_route(factory: CliFactory, /, app: str, path: str, **flags: Any) -> None:
     """update a route in an app"""
-    route_path = clean_route_path(path)
+    route_path = absolute_route_path(path)
     factory.create_client().api(
         "PATCH", f"/apps/{app}/routes{route_path}", json_body={"route": _route_from_flags(flags)}
     )
@@ -126,7 +127,7 @@ def update_route(factory: CliFactory, /, app: str, path: str, **flags: Any) -> N
 @pass_factory
 def inspect_route(factory: CliFactory, app: str, path: str, prop: str) -> None:
     """retrieve one or all routes properties"""
-    route_path = clean_route_path(path)
+    route_path = absolute_route_path(path)
     found = wrapped(factory.create_client().api("GET", f"/apps/{app}/routes{route_path}"), "route")
     if prop:
         try:
@@ -143,7 +144,7 @@ def inspect_route(factory: CliFactory, app: str, path: str, prop: str) -> None:
 @pass_factory
 def delete_route(factory: CliFactory, app: str, path: str) -> None:
     """delete a route from app"""
-    route_path = clean_route_path(path)
+    route_path = absolute_route_path(path)
     factory.create_client().api("DELETE", f"/apps/{app}/routes{route_path}")
     click.echo(f"{app} {route_path.lstrip('/')} deleted")
 

@@ -13,9 +13,11 @@ from fnq.cli.output import format_time, go_json, tab_table
         ("2018-05-30T12:00:00.999999Z", "2018-05-30T12:00:00.999Z"),
         ("2018-05-30T14:00:00.5+02:00", "2018-05-30T14:00:00.500+02:00"),
         ("2018-05-30T12:00:00+00:00", "2018-05-30T12:00:00.000Z"),
+        ("0001-01-01T00:00:00.000Z", "0001-01-01T00:00:00.000Z"),  # Fn's "not set": Go's zero time
         ("", "0001-01-01T00:00:00.000Z"),
         (None, "0001-01-01T00:00:00.000Z"),
         ("not a time", "not a time"),
+        ("2018-02-30T12:00:00Z", "2018-02-30T12:00:00Z"),  # no such day: not RFC 3339 either
     ],
 )
 def test_times_print_in_gos_millisecond_form(given: str | None, printed: str) -> None:

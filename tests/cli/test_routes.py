@@ -120,3 +120,12 @@ def test_routes_delete_of_a_missing_route_prints_the_message(fn: RunFn, peer: Fn
     result = fn("routes", "d", "myapp", "nope")
 
     assert (result.exit_code, result.stderr) == (1, "ERROR: Route not found\n")
+
+
+def test_an_empty_route_path_is_cleaned_as_fns_cli_cleans_it(fn: RunFn, peer: FnPeer) -> None:
+    # Fn's WithoutSlash(""): path.Clean gives ".", so Fn asks for the route "." and prints it;
+    # fnq's CLI used to special-case "" as "/" and print nothing there.
+    peer.on("DELETE", "/v1/apps/myapp/routes/.", body={"message": "Route deleted"})
+
+    assert fn("routes", "delete", "myapp", "").stdout == "myapp . deleted\n"
+    assert peer.seen == ["DELETE /v1/apps/myapp/routes/."]
