@@ -39,6 +39,8 @@ from typing import Any
 import boto3
 
 from chalicelib.bundles import digest_of, make_bundle
+from chalicelib.settings import DEFAULT_REGION
+from fnq.local.resources import FAKE_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 TERMINAL = frozenset({"success", "error", "timeout", "cancelled"})
@@ -215,7 +217,7 @@ class DepthMonitor:
 
     def __init__(self, endpoint: str, queue_url: str, interval: float = 0.5) -> None:
         self._sqs = boto3.session.Session(
-            aws_access_key_id="fnq", aws_secret_access_key="fnq", region_name="us-east-1"
+            aws_access_key_id=FAKE_KEY, aws_secret_access_key=FAKE_KEY, region_name=DEFAULT_REGION
         ).client("sqs", endpoint_url=endpoint)
         self._queue_url = queue_url
         self._interval = interval

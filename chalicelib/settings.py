@@ -25,6 +25,7 @@ ENV_MAX_ATTEMPTS = "FNQ_MAX_ATTEMPTS"
 ENV_MAX_ASYNC_TIMEOUT = "FNQ_MAX_ASYNC_TIMEOUT"
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 ENV_REGION = "AWS_DEFAULT_REGION"
+DEFAULT_REGION = "us-east-1"
 
 # The queue name is a literal because Chalice reads `@app.on_sqs_message(queue=...)` when it
 # packages the app; the deployed template points the event source at the stack's queue instead.
@@ -40,7 +41,7 @@ class Settings:
     bucket: str = "fnq-data"
     calls_queue_url: str = ""
     dead_letter_queue_url: str = ""
-    region: str = "us-east-1"
+    region: str = DEFAULT_REGION
     endpoint_url: str | None = None
     cache_dir: Path = Path("/tmp/fnq-cache")
     # Fn had no default limit; Lambda's own request limit is 6 MB, so anything above is moot there.

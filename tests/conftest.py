@@ -13,8 +13,9 @@ from moto import mock_aws
 from app import app as chalice_app
 from chalicelib import wiring
 from chalicelib.execute.executor import Executor
-from chalicelib.settings import Settings
+from chalicelib.settings import DEFAULT_REGION, Settings
 from fnq.local.moto_patches import make_moto_dynamodb_atomic
+from fnq.local.resources import FAKE_KEY
 from tests.support import bundle_of, create_resources, receive_event, settle, write_function
 
 HELLO = """
@@ -30,10 +31,10 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # mock_aws intercepts nothing when AWS_ENDPOINT_URL points elsewhere; credentials are fake.
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": FAKE_KEY,
+        "AWS_SECRET_ACCESS_KEY": FAKE_KEY,
+        "AWS_SESSION_TOKEN": FAKE_KEY,
+        "AWS_DEFAULT_REGION": DEFAULT_REGION,
     }.items():
         monkeypatch.setenv(name, value)
 

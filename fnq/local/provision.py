@@ -12,14 +12,10 @@ from __future__ import annotations
 import os
 import sys
 
-from chalicelib.settings import ENV_ENDPOINT_URL
+from chalicelib.settings import DEFAULT_REGION, ENV_ENDPOINT_URL, Settings
 from fnq.local.resources import create_local_resources
 
-DEFAULT_REGION = "us-east-1"
 STACK_NAME = "fnq-local"
-# Local endpoints check no signature, but botocore refuses to sign without credentials; fixed fake
-# ones also keep a user's real credentials away from whatever listens at the endpoint.
-FAKE_KEY = "fnq"
 # On AWS the calls queue's visibility is 6 x the worker Lambda's timeout (90 minutes). Locally a
 # message whose worker died should come back soon: 2 minutes, longer than the default lease
 # (30 s timeout + 60 s grace) so a live call's copy is not redelivered while it runs.
@@ -41,8 +37,8 @@ def main() -> int:
         # Never create resources in whatever account the ambient credentials reach.
         print(f"ERROR: set {ENV_ENDPOINT_URL} to the local endpoint to provision", file=sys.stderr)
         return 1
-    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or DEFAULT_REGION
-    for name, value in provision(endpoint, region).items():
+    # The region the API and the worker will read from this same environment.
+    for name, value in provision(endpoint, Settings.from_env().region).items():
         print(f"export {name}={value}")
     return 0
 

@@ -13,13 +13,23 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import WaiterError
 
-from chalicelib.settings import ENV_BUCKET, ENV_CALLS_QUEUE_URL, ENV_DEAD_LETTER_QUEUE_URL, ENV_TABLE
+from chalicelib.settings import (
+    DEFAULT_REGION,
+    ENV_BUCKET,
+    ENV_CALLS_QUEUE_URL,
+    ENV_DEAD_LETTER_QUEUE_URL,
+    ENV_TABLE,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_cloudformation.type_defs import StackTypeDef
 
 RESOURCES_TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "resources.yaml"
+# The credentials of every local endpoint (the ones `fn start` prints, the tests' too). Local
+# endpoints check no signature, but botocore refuses to sign without credentials; fixed fake ones
+# also keep a user's real credentials away from whatever listens at the endpoint.
+FAKE_KEY = "fnq"
 
 # Stack output → the environment variable the app reads it from (see infra/resources.yaml).
 OUTPUT_ENV = {
@@ -39,7 +49,7 @@ class LocalStackError(RuntimeError):
 
 def create_local_resources(
     endpoint_url: str | None,
-    region: str = "us-east-1",
+    region: str = DEFAULT_REGION,
     stack_name: str = "fnq-local",
     visibility_timeout: int | None = None,
 ) -> dict[str, str]:
@@ -85,10 +95,8 @@ def create_local_resources(
 
 
 def _session(region: str) -> boto3.session.Session:
-    # The endpoint is local and checks no signature, but botocore will not sign without
-    # credentials; fixed fake ones also keep the user's real credentials away from it.
     return boto3.session.Session(
-        region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing"
+        region_name=region, aws_access_key_id=FAKE_KEY, aws_secret_access_key=FAKE_KEY
     )
 
 

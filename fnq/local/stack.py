@@ -32,6 +32,7 @@ from typing import Any, TextIO
 import chalicelib
 from chalicelib import wiring
 from chalicelib.settings import (
+    DEFAULT_REGION,
     ENV_BUCKET,
     ENV_CACHE_DIR,
     ENV_CALLS_QUEUE_URL,
@@ -42,7 +43,8 @@ from chalicelib.settings import (
 )
 from fnq.local.api_server import FnRequestHandler
 from fnq.local.moto_patches import make_moto_dynamodb_atomic, make_moto_server_fast
-from fnq.local.provision import DEFAULT_REGION, FAKE_KEY, LOCAL_VISIBILITY_TIMEOUT_SECONDS, provision
+from fnq.local.provision import LOCAL_VISIBILITY_TIMEOUT_SECONDS, provision
+from fnq.local.resources import FAKE_KEY
 from fnq.local.supervisor import Supervisor, child_environment
 
 LOOPBACK = "127.0.0.1"

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.settings import DEFAULT_REGION
+from fnq.local.resources import FAKE_KEY
 from tests.e2e.support import (
     FN,
     HELLO_ADA,
@@ -56,9 +58,9 @@ def aws_env(endpoint_url: str) -> dict[str, str]:
     return process_env(
         {
             "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_ACCESS_KEY_ID": "fnq",
-            "AWS_SECRET_ACCESS_KEY": "fnq",
-            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": FAKE_KEY,
+            "AWS_SECRET_ACCESS_KEY": FAKE_KEY,
+            "AWS_DEFAULT_REGION": DEFAULT_REGION,
         }
     )
 

@@ -14,7 +14,8 @@ import pytest
 import yaml
 from moto.server import ThreadedMotoServer
 
-from fnq.local.resources import create_local_resources
+from chalicelib.settings import DEFAULT_REGION
+from fnq.local.resources import FAKE_KEY, create_local_resources
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,10 +25,10 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     # A leftover AWS_ENDPOINT_URL would send mock_aws's requests to that server instead.
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_KEY)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", FAKE_KEY)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", DEFAULT_REGION)
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.settings import DEFAULT_REGION
 from fnq.local.provision import provision
+from fnq.local.resources import FAKE_KEY
 from tests.local.support import PYTHON, REPO, Http, Process, free_port, process_env, wait_for_port
 
 pytestmark = pytest.mark.e2e
@@ -31,9 +33,9 @@ def test_chalice_local_and_fn_worker_run_the_tutorial_against_any_endpoint(
     env = process_env(
         {
             "AWS_ENDPOINT_URL": moto_server,
-            "AWS_ACCESS_KEY_ID": "fnq",
-            "AWS_SECRET_ACCESS_KEY": "fnq",
-            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": FAKE_KEY,
+            "AWS_SECRET_ACCESS_KEY": FAKE_KEY,
+            "AWS_DEFAULT_REGION": DEFAULT_REGION,
             "FNQ_CACHE_DIR": str(tmp_path / "cache"),
             **provision(moto_server),
         }

@@ -14,6 +14,8 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib.settings import DEFAULT_REGION
+from fnq.local.resources import FAKE_KEY
 from tests.local.support import PYTHON, REPO, FnStart, Http, Process, free_port, process_env
 from tests.support import bundle_of, write_function
 
@@ -49,8 +51,8 @@ class TunedFnStart(FnStart):
         return self.banner_value("dead letters")
 
     def sqs(self) -> Any:
-        session = boto3.session.Session(aws_access_key_id="fnq", aws_secret_access_key="fnq")
-        return session.client("sqs", region_name="us-east-1", endpoint_url=self.aws_endpoint)
+        session = boto3.session.Session(aws_access_key_id=FAKE_KEY, aws_secret_access_key=FAKE_KEY)
+        return session.client("sqs", region_name=DEFAULT_REGION, endpoint_url=self.aws_endpoint)
 
     def depth(self, queue_url: str) -> int:
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
