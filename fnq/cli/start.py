@@ -1,8 +1,7 @@
 """`fn start` and `fn worker`: the local stack and the worker, as click commands.
 
-Thin on purpose: the work is in fnq.local, imported only when a command runs, so listing
-`fn --help` never loads moto or Chalice. Register with `main.add_command(start)` and
-`main.add_command(worker)` (or lazily: `fnq.cli.start:start`, `fnq.cli.start:worker`).
+Thin on purpose: the work is in fnq.local, imported only when a command runs, and fnq.cli.main
+registers both lazily, so listing `fn --help` never loads moto or Chalice.
 """
 
 from __future__ import annotations
@@ -40,9 +39,10 @@ def start(port: int, host: str, aws_port: int, pollers: int, visibility_timeout:
 
     Runs in the foreground until Ctrl-C (or SIGTERM); the embedded AWS state lives as long as it.
     """
-    from fnq.local.stack import StartOptions, configure_logging, run
+    from fnq.local.logging_config import configure_logging
+    from fnq.local.stack import StartOptions, run
 
-    configure_logging()
+    configure_logging("api")
     options = StartOptions(
         port=port, host=host, aws_port=aws_port, pollers=pollers, visibility_timeout=visibility_timeout
     )
@@ -60,7 +60,8 @@ def worker(pollers: int, parent_pid: int | None) -> None:
     Reads AWS_ENDPOINT_URL (moto server, LocalStack; unset for AWS), the region and credentials, and
     FNQ_CALLS_QUEUE_URL, FNQ_DEAD_LETTER_QUEUE_URL, FNQ_TABLE, FNQ_BUCKET from the environment.
     """
-    from fnq.local.worker import configure_logging, run_worker
+    from fnq.local.logging_config import configure_logging
+    from fnq.local.worker import run_worker
 
-    configure_logging()
+    configure_logging("worker[%(process)d]")
     sys.exit(run_worker(pollers=pollers, parent_pid=parent_pid))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import logging
 import os
 import shutil
 import signal
@@ -22,7 +21,6 @@ import socket
 import sys
 import tempfile
 import threading
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -82,21 +80,6 @@ def embedded_environment(endpoint_url: str, resources: dict[str, str], cache_dir
 
 # Real credentials and profiles would be sent to (or break clients of) the embedded endpoint.
 _UNSET = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
-
-
-def configure_logging() -> None:
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="api %(levelname)s %(message)s")
-    # Chalice sets its app's logger ("fnq") to ERROR; fnq.local.* would inherit that.
-    logging.getLogger("fnq.local").setLevel(logging.INFO)
-    # One line per request to the embedded AWS would drown the API's own request log.
-    for noisy in ("werkzeug", "botocore", "boto3", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # "Connection pool is full": moto's server closes every connection after one request anyway.
-    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-    # moto's CloudFormation names every template resource it only records (bucket policies and
-    # the like); they do not change what the local stack does.
-    logging.getLogger("moto").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"moto\.")
 
 
 def bind_api(host: str, port: int) -> Any:

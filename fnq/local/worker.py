@@ -97,17 +97,3 @@ def run_worker(pollers: int = 2, parent_pid: int | None = None, stop: threading.
         )
     log.info("stopped")
     return 0
-
-
-def configure_logging() -> None:
-    logging.basicConfig(
-        stream=sys.stderr, level=logging.INFO, format="worker[%(process)d] %(levelname)s %(message)s"
-    )
-    # Chalice sets its app's logger ("fnq", the app name) to ERROR unless in debug mode; this
-    # package's loggers (fnq.local.*) sit below it and would inherit that.
-    logging.getLogger("fnq.local").setLevel(logging.INFO)
-    for noisy in ("botocore", "boto3", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # "Connection pool is full, discarding connection": moto's server closes every connection
-    # after one request anyway, so a pool of any size holds nothing worth keeping.
-    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)

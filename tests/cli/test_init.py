@@ -73,8 +73,6 @@ def test_init_needs_a_known_runtime(fn: RunFn, in_tmp: Path) -> None:
 
 
 def test_init_writes_a_real_python_function(fn: RunFn, in_tmp: Path) -> None:
-    # Needs fnq.build.boilerplate from the execution branch: runs once the lead has merged it.
-    pytest.importorskip("fnq.build.boilerplate")
     from chalicelib.execute.funcfile import load_func_file
 
     result = fn("init", "--runtime", "python", "hello")

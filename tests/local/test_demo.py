@@ -1,21 +1,14 @@
-"""`make demo` runs the tutorial with the real `fn` CLI; it needs the CLI's commands in the tree."""
+"""`make demo` runs the tutorial with the real `fn` CLI."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 
 import pytest
 
 from tests.local.support import PYTHON, REPO, process_env
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        any(importlib.util.find_spec(m) is None for m in ("fnq.cli.main", "fnq.cli.init")),
-        reason="the fn CLI (fnq.cli.main, init, deploy) is not in this tree",
-    ),
-]
+pytestmark = pytest.mark.e2e
 
 
 def test_the_demo_runs_the_async_tutorial_to_hello_world() -> None:
