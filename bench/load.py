@@ -113,6 +113,12 @@ def deploy(api_url: str, app: str, route: str, runs_file: Path, workdir: Path, t
         f"name: {route}\nversion: 0.0.1\nruntime: python\nentrypoint: python3 func.py\n"
     )
     (directory / "func.py").write_text(FUNCTION)
+    spec = {"type": "async", "timeout": timeout, "config": {"BENCH_RUNS_FILE": str(runs_file)}}
+    deploy_route(api_url, app, route, directory, spec)
+
+
+def deploy_route(api_url: str, app: str, route: str, directory: Path, spec: dict[str, Any]) -> None:
+    """Upload `directory` as a bundle (only if the server lacks it) and PUT the route on it."""
     data = make_bundle(directory)
     digest = digest_of(data)
     api = Api(api_url)
@@ -120,14 +126,8 @@ def deploy(api_url: str, app: str, route: str, runs_file: Path, workdir: Path, t
         status, reply = api.request("PUT", f"/v1/bundles/sha256/{digest[7:]}", data, "application/zip")
         if status != 200:
             raise RuntimeError(f"bundle upload answered {status}: {reply[:200]!r}")
-        spec = {
-            "image": f"{route}:0.0.1",
-            "bundle": digest,
-            "type": "async",
-            "timeout": timeout,
-            "config": {"BENCH_RUNS_FILE": str(runs_file)},
-        }
-        status, body = api.json("PUT", f"/v1/apps/{app}/routes/{route}", {"route": spec})
+        route_spec = {"image": f"{route}:0.0.1", "bundle": digest, **spec}
+        status, body = api.json("PUT", f"/v1/apps/{app}/routes/{route}", {"route": route_spec})
         if status != 200:
             raise RuntimeError(f"route PUT answered {status}: {body}")
     finally:
@@ -562,6 +562,27 @@ def run_load(
     )
 
 
+def measure(
+    calls: int,
+    clients: int,
+    workdir: Path,
+    pollers: int | None = None,
+    drain_timeout: float = 900,
+    progress: bool = True,
+    app: str = "bench",
+) -> Figures:
+    """A fresh `fn start` on a free port, loaded with `calls` async calls from `clients`, stopped."""
+    extra = ["--pollers", str(pollers)] if pollers else []
+    with local_stack(workdir, extra) as target:
+        if progress:
+            print(
+                f"fn start at {target.api_url} (AWS endpoint {target.aws_endpoint}); "
+                f"log {workdir}/fn-start.log",
+                flush=True,
+            )
+        return run_load(target, workdir, calls, clients, app, drain_timeout=drain_timeout, progress=progress)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=2000)
@@ -585,16 +606,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 target, workdir, args.calls, args.clients, args.app, drain_timeout=args.drain_timeout
             )
         else:
-            extra = ["--pollers", str(args.pollers)] if args.pollers else []
-            with local_stack(workdir, extra) as target:
-                print(
-                    f"fn start at {target.api_url} (AWS endpoint {target.aws_endpoint}); "
-                    f"log {workdir}/fn-start.log",
-                    flush=True,
-                )
-                figures = run_load(
-                    target, workdir, args.calls, args.clients, args.app, drain_timeout=args.drain_timeout
-                )
+            figures = measure(
+                args.calls, args.clients, workdir, args.pollers, args.drain_timeout, app=args.app
+            )
         print(figures.render())
         failed = bool(figures.violations)
         return 1 if failed else 0
