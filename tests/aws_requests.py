@@ -26,11 +26,19 @@ class AwsRequests:
         self.names: list[str] = []
         self.items_read = 0
         self.queries = 0
+        self._clients: list[Any] = []
 
     def clear(self) -> None:
         self.names.clear()
         self.items_read = 0
         self.queries = 0
+
+    def stop(self) -> None:
+        """Stop counting (the hooks stay on the clients otherwise, for the components' life)."""
+        for client in self._clients:
+            client.meta.events.unregister("before-call", self._before)
+            client.meta.events.unregister("after-call", self._after)
+        self._clients.clear()
 
     def _before(self, **kwargs: Any) -> None:
         self.names.append(kwargs["model"].name)
@@ -54,6 +62,7 @@ def watch(components: wiring.Components) -> AwsRequests:
     for client in (clients.dynamodb, clients.s3, clients.sqs):
         client.meta.events.register("before-call", requests._before)
         client.meta.events.register("after-call", requests._after)
+        requests._clients.append(client)
     return requests
 
 
