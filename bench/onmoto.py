@@ -1,0 +1,96 @@
+"""fnq on moto inside the bench process, as the tests run it: the API through Chalice's test client,
+the worker through `app.handle_calls` with SQS events built from real receives.
+
+Only entry points that outlive refactors are used: the HTTP API, `wiring`, the SQS handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from chalice.local import LambdaContext
+from chalice.test import Client
+from moto import mock_aws
+
+from app import app as chalice_app
+from app import handle_calls
+from chalicelib import wiring
+from fnq.local.atomic_moto import make_moto_dynamodb_atomic
+from tests.conftest import Stack
+from tests.support import create_resources, receive_event, settle
+
+# The calls handler's timeout in .chalice/config.json: the remaining time a fresh invocation has.
+WORKER_TIMEOUT_MS = 900_000
+
+
+def quiet() -> None:
+    """Keep the table readable: moto's CloudFormation warns about the bucket policy it skips, and a
+    listing stopped at its time budget is logged by the API as an internal error."""
+    warnings.filterwarnings("ignore", message="Tried to parse AWS.*BucketPolicy")
+    for name in ("moto", "botocore", "chalicelib", "app"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+@contextmanager
+def moto_stack(workdir: Path) -> Iterator[Stack]:
+    """A fresh in-process moto with fnq's resources, fnq's components installed, the test client."""
+    quiet()
+    saved = dict(os.environ)
+    # In-process moto intercepts nothing when an endpoint is set; the credentials are fake.
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+    )
+    make_moto_dynamodb_atomic()
+    try:
+        with mock_aws(config={"core": {"reset_boto3_session": False}}):
+            settings = create_resources(workdir)
+            components = wiring.build(settings)
+            wiring.install(components)
+            try:
+                with Client(chalice_app) as client:
+                    yield Stack(settings, components, client, workdir)
+            finally:
+                wiring.install(None)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def lambda_context() -> Any:
+    """What Lambda passes the calls handler: a fresh invocation with the configured timeout ahead."""
+    return LambdaContext("handle_calls", memory_size=1024, max_runtime_ms=WORKER_TIMEOUT_MS)
+
+
+def receive_records(stack: Stack, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+    """`count` records of the calls queue, as Lambda's event source would hand them over."""
+    records: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(records) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(records)} of {count} messages arrived on the calls queue")
+        wanted = min(10, count - len(records))
+        records += receive_event(stack.settings.calls_queue_url, wanted)["Records"]
+    return records
+
+
+def handle(stack: Stack, records: list[dict[str, Any]]) -> float:
+    """One invocation of the calls handler with these records; answer its wall time. The
+    messages are then settled as the event source would (reported failures stay queued)."""
+    event = {"Records": records}
+    began = time.perf_counter()
+    response = handle_calls(event, lambda_context())
+    elapsed = time.perf_counter() - began
+    settle(stack.settings.calls_queue_url, event, response or {})
+    failed = (response or {}).get("batchItemFailures") or []
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(records)} records failed: {failed[:3]}")
+    return elapsed
