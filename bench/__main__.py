@@ -147,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+            row_load = os.getloadavg()[0]
             row_began = time.monotonic()
             row_dir = workdir / f"{index}-{group.module}"
             row_dir.mkdir(parents=True)
@@ -162,7 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             took = time.monotonic() - row_began
             print(f"[bench]   took {took:.1f} s", file=sys.stderr, flush=True)
             lines += [
-                dataclasses.replace(line, detail=f"{line.detail}; row took {took:.0f} s") for line in found
+                dataclasses.replace(line, detail=f"{line.detail}; row took {took:.0f} s, load {row_load:.1f}")
+                for line in found
             ]
         loads.append(f"{load_average()} at end")
         table = render(machine, lines, sizes.describe(), loads, time.monotonic() - began)

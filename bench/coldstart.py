@@ -158,7 +158,7 @@ def _from_zip(sizes: Sizes, workdir: Path) -> Line:
     ).stdout.split()
     if not all(path.startswith(str(code)) for path in where):
         raise RuntimeError(f"the zip's modules were not the ones imported: {where}")
-    samples = max(3, sizes.samples // 3)
+    samples = max(3, sizes.samples // 2)  # an import from source costs a few times one from bytecode
     app_times, bare_times = interleaved(
         samples,
         lambda: _import_seconds("app", code, env),

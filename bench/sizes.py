@@ -42,7 +42,7 @@ FULL = Sizes(
     listing_sizes=(100, 20_000),
     per_page=100,
     error_share=0.05,
-    listing_budget=180.0,
+    listing_budget=150.0,
 )
 
 QUICK = Sizes(
