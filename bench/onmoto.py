@@ -16,15 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from chalice.local import LambdaContext
-from chalice.test import Client
 from moto import mock_aws
 
-from app import app as chalice_app
 from app import handle_calls
-from chalicelib import wiring
 from fnq.local.atomic_moto import make_moto_dynamodb_atomic
-from tests.conftest import Stack
-from tests.support import create_resources, receive_event, settle
+from tests.conftest import Stack, open_stack
+from tests.support import receive_event, settle
 
 # The calls handler's timeout in .chalice/config.json: the remaining time a fresh invocation has.
 WORKER_TIMEOUT_MS = 900_000
@@ -51,15 +48,8 @@ def moto_stack(workdir: Path) -> Iterator[Stack]:
     )
     make_moto_dynamodb_atomic()
     try:
-        with mock_aws(config={"core": {"reset_boto3_session": False}}):
-            settings = create_resources(workdir)
-            components = wiring.build(settings)
-            wiring.install(components)
-            try:
-                with Client(chalice_app) as client:
-                    yield Stack(settings, components, client, workdir)
-            finally:
-                wiring.install(None)
+        with mock_aws(config={"core": {"reset_boto3_session": False}}), open_stack(workdir) as stack:
+            yield stack
     finally:
         os.environ.clear()
         os.environ.update(saved)

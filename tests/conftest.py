@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,9 @@ class Stack:
         return responses
 
 
-@pytest.fixture
-def stack(aws: None, tmp_path: Path) -> Iterator[Stack]:
+@contextmanager
+def open_stack(tmp_path: Path) -> Iterator[Stack]:
+    """fnq's resources on the moto already active, its components installed (bench/ uses it too)."""
     settings = create_resources(tmp_path)
     settings = replace(settings, call_shards=4)
     components = wiring.build(settings)
@@ -100,6 +102,12 @@ def stack(aws: None, tmp_path: Path) -> Iterator[Stack]:
             yield Stack(settings, components, client, tmp_path)
     finally:
         wiring.install(None)
+
+
+@pytest.fixture
+def stack(aws: None, tmp_path: Path) -> Iterator[Stack]:
+    with open_stack(tmp_path) as opened:
+        yield opened
 
 
 @pytest.fixture
