@@ -37,17 +37,18 @@ def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if k in keep}, **(extra or {})}
 
 
-def _import_seconds(module: str, cwd: Path, env: dict[str, str]) -> float:
+def _python(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """This interpreter, fresh, in `cwd`; a failure raises with its stderr."""
     done = subprocess.run(
-        [sys.executable, "-c", TIMED_IMPORT.format(module=module)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
     if done.returncode != 0:
-        raise RuntimeError(f"import {module} in {cwd} failed: {done.stderr[-2000:]}")
+        raise RuntimeError(f"python {' '.join(args)} in {cwd} failed: {done.stderr[-2000:]}")
+    return done
+
+
+def _import_seconds(module: str, cwd: Path, env: dict[str, str]) -> float:
+    done = _python(["-c", TIMED_IMPORT.format(module=module)], cwd, env)
     return float(done.stdout.strip().splitlines()[-1])
 
 
@@ -61,16 +62,7 @@ class Breakdown:
 
 
 def _breakdown(module: str, cwd: Path, env: dict[str, str]) -> Breakdown:
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"importtime of {module} failed: {done.stderr[-2000:]}")
+    done = _python(["-X", "importtime", "-c", f"import {module}"], cwd, env)
     # Children are printed before their parent; the subtree of `import app` is every line after
     # the previous top-level line, up to and including its own.
     entries: list[tuple[int, int, str]] = []
@@ -148,14 +140,8 @@ def _from_zip(sizes: Sizes, workdir: Path) -> Line:
     # zip's chalice runtime is the one imported; boto3 and botocore come from this interpreter's
     # site-packages, compiled, as Lambda's runtime provides them.
     env = _environment({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": f"{code}"})
-    where = subprocess.run(
-        [sys.executable, "-c", "import app, chalice, chalicelib; print(app.__file__, chalice.__file__)"],
-        cwd=code,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    imported = _python(["-c", "import app, chalice; print(app.__file__, chalice.__file__)"], code, env)
+    where = imported.stdout.split()
     if not all(path.startswith(str(code)) for path in where):
         raise RuntimeError(f"the zip's modules were not the ones imported: {where}")
     samples = max(3, sizes.samples // 2)  # an import from source costs a few times one from bytecode

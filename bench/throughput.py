@@ -3,6 +3,8 @@ checks that every call ran exactly once: a throughput with lost or doubled calls
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 from bench import load
@@ -11,7 +13,9 @@ from bench.sizes import Sizes
 
 
 def measure(sizes: Sizes, workdir: Path, only: frozenset[str] = frozenset()) -> list[Line]:
-    figures = load.measure(sizes.calls, sizes.clients, workdir, progress=False)
+    # load.py's progress goes to stdout; here stdout is the table's, so it goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        figures = load.measure(sizes.calls, sizes.clients, workdir, progress=True)
     accepted = len(figures.accepted)
     whole = figures.submit_seconds + figures.drain_seconds
     e2e = figures.end_to_end()
