@@ -1,7 +1,7 @@
 """`python -m bench`: measure every row of issue #16's table and print it (a run: bench/RESULTS.md).
 
-    python -m bench                         # every row, full sizes (~10 min on 2 cores)
-    python -m bench --quick                 # every row, small sizes (~2-3 min)
+    python -m bench                         # every row, full sizes (10-14 min on 2 busy cores)
+    python -m bench --quick                 # every row, small sizes (about 3 min)
     python -m bench --only listing,import   # some rows (names or the issue's numbers; 9, 10
                                             # and 11 are measured together, on one table)
     python -m bench --list                  # the rows and their names
