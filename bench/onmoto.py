@@ -19,7 +19,9 @@ from chalice.local import LambdaContext
 from moto import mock_aws
 
 from app import handle_calls
-from fnq.local.atomic_moto import make_moto_dynamodb_atomic
+from chalicelib.settings import DEFAULT_REGION
+from fnq.local.moto_patches import make_moto_dynamodb_atomic
+from fnq.local.resources import FAKE_KEY
 from tests.conftest import Stack, open_stack
 from tests.support import receive_event, settle
 
@@ -44,7 +46,7 @@ def moto_stack(workdir: Path) -> Iterator[Stack]:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     os.environ.pop("AWS_PROFILE", None)
     os.environ.update(
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+        AWS_ACCESS_KEY_ID=FAKE_KEY, AWS_SECRET_ACCESS_KEY=FAKE_KEY, AWS_DEFAULT_REGION=DEFAULT_REGION
     )
     make_moto_dynamodb_atomic()
     try:
