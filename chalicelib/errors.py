@@ -12,6 +12,10 @@ from typing import Any
 class FnqError(Exception):
     """Root of every error fnq raises on purpose."""
 
+    # Seconds after which the same request may succeed, for errors that pass (the HTTP layer
+    # sends it as Retry-After); None when retrying will not help.
+    retry_after: int | None = None
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -51,6 +55,13 @@ class FunctionTimeoutError(FnqError):
 
 class ServiceUnavailableError(FnqError):
     """A dependency (queue, store) refused the work; the client may retry (Fn: 503)."""
+
+
+class CapacityError(ServiceUnavailableError):
+    """Every process this server may run for the function (or at all) is busy, and none came free
+    in the time a call may wait (503 with Retry-After)."""
+
+    retry_after = 1
 
 
 class TransitionError(FnqError):

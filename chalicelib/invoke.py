@@ -11,7 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from chalicelib.errors import PayloadTooLargeError, ServiceUnavailableError, app_not_found, route_not_found
+from chalicelib.errors import (
+    CapacityError,
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+    app_not_found,
+    route_not_found,
+)
 from chalicelib.ids import new_call_id
 from chalicelib.models import App, Call, CallRequest, CallStatus, FunctionSpec, Route, RouteType
 from chalicelib.ports import CallQueue, CallStore, Execution, PayloadStore, RouteStore, Runner
@@ -87,6 +93,9 @@ class Invoker:
         running = self._insert_running(call, now)
         try:
             execution = self._runner.run_sync(running)
+        except CapacityError as exc:  # the server is busy, not broken: the client may retry soon
+            self._record_platform_fault(running, exc.message)
+            raise
         except Exception as exc:
             log.exception("sync call %s failed before running", call_id)
             self._record_platform_fault(running, str(exc))

@@ -23,6 +23,10 @@ ENV_AWS_MAX_ATTEMPTS = "FNQ_AWS_MAX_ATTEMPTS"
 ENV_API_TOKEN = "FNQ_API_TOKEN"
 ENV_MAX_ATTEMPTS = "FNQ_MAX_ATTEMPTS"
 ENV_MAX_ASYNC_TIMEOUT = "FNQ_MAX_ASYNC_TIMEOUT"
+ENV_MAX_FUNCTION_PROCESSES = "FNQ_MAX_FUNCTION_PROCESSES"
+ENV_MAX_PROCESSES_PER_FUNCTION = "FNQ_MAX_PROCESSES_PER_FUNCTION"
+ENV_PROCESS_WAIT_SECONDS = "FNQ_PROCESS_WAIT_SECONDS"
+ENV_ASYNC_PROCESS_WAIT_SECONDS = "FNQ_ASYNC_PROCESS_WAIT_SECONDS"
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 ENV_REGION = "AWS_DEFAULT_REGION"
 DEFAULT_REGION = "us-east-1"
@@ -66,6 +70,14 @@ class Settings:
     # Fn allows async timeouts up to an hour; on Lambda the worker itself stops at 15 minutes, so
     # the deployed stages lower this (see .chalice/config.json) and routes above it are refused.
     max_async_timeout: int = 3600
+    # Function processes (hot and cold, busy and idle) one API or worker process may run at once,
+    # in all and per function (app + route); 0 lifts a cap. See chalicelib/execute/capacity.py.
+    max_function_processes: int = 32
+    max_processes_per_function: int = 8
+    # How long a call waits past a cap: a sync call then gets 503 with Retry-After; an async call
+    # goes back to the queue (keep this under lease_grace_seconds).
+    process_wait_seconds: float = 10.0
+    async_process_wait_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -90,4 +102,14 @@ class Settings:
             api_token=env.get(ENV_API_TOKEN, base.api_token),
             max_attempts=max(1, int(env.get(ENV_MAX_ATTEMPTS, base.max_attempts))),
             max_async_timeout=int(env.get(ENV_MAX_ASYNC_TIMEOUT, base.max_async_timeout)),
+            max_function_processes=max(
+                0, int(env.get(ENV_MAX_FUNCTION_PROCESSES, base.max_function_processes))
+            ),
+            max_processes_per_function=max(
+                0, int(env.get(ENV_MAX_PROCESSES_PER_FUNCTION, base.max_processes_per_function))
+            ),
+            process_wait_seconds=float(env.get(ENV_PROCESS_WAIT_SECONDS, base.process_wait_seconds)),
+            async_process_wait_seconds=float(
+                env.get(ENV_ASYNC_PROCESS_WAIT_SECONDS, base.async_process_wait_seconds)
+            ),
         )

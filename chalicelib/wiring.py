@@ -23,6 +23,7 @@ from chalicelib.batch import CallBatchHandler, DeadLetterHandler
 from chalicelib.cache import CachedAppStore, CachedRouteStore, RouteCache
 from chalicelib.calls import Calls
 from chalicelib.execute.executor import Executor
+from chalicelib.execute.guard import guard_this_process
 from chalicelib.http import UseCases
 from chalicelib.ids import utcnow
 from chalicelib.invoke import InvokeLimits, Invoker
@@ -80,7 +81,7 @@ def build(
         payloads=stores.blobs,
         logs=stores.blobs,
         queue=stores.queue,
-        executor=executor or Executor(settings.max_log_bytes),
+        executor=executor or Executor.from_settings(settings),
         clock=clock,
         max_attempts=settings.max_attempts,
     )
@@ -116,6 +117,7 @@ def components() -> Components:
     global _components
     with _lock:
         if _components is None:
+            guard_this_process()  # before this process (an API or worker Lambda) runs any function
             _components = build(Settings.from_env())
         return _components
 

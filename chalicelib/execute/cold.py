@@ -1,4 +1,8 @@
-"""The `default` format: one process per call, body on stdin, output on stdout, log on stderr."""
+"""The `default` format: one process per call, body on stdin, output on stdout, log on stderr.
+
+The process starts only once it has a slot (capacity.py) and runs in a workspace of its own
+(workspace.py); when the call ends its whole tree is killed, then the workspace removed.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chalicelib.errors import InvalidInputError
+from chalicelib.execute.capacity import ProcessLimits, SlotSource, function_of
 from chalicelib.execute.capped import CappedBuffer, capped_log
-from chalicelib.execute.command import command_for
+from chalicelib.execute.command import Command, command_for
 from chalicelib.execute.environment import cold_env
 from chalicelib.execute.outcome import failed_to_start, memory_error
 from chalicelib.execute.process import Child
 from chalicelib.execute.pump import Stop, pump
+from chalicelib.execute.reaper import Reaper
+from chalicelib.execute.workspace import Workspace
 from chalicelib.models import CallStatus, RouteType, RunStats
 from chalicelib.ports import Execution, Invocation
 
@@ -24,19 +31,48 @@ class ColdExecutor:
     """Runs one process per call in its own session; the process tree never outlives the call."""
 
     def __init__(
-        self, max_log_bytes: int = DEFAULT_MAX_LOG_BYTES, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+        self,
+        slots: SlotSource,
+        limits: ProcessLimits,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        reaper: Reaper | None = None,
     ) -> None:
+        self._slots = slots
+        self._limits = limits
         self._max_log_bytes = max_log_bytes
         self._max_output_bytes = max_output_bytes
+        self._reaper = reaper
 
     def execute(self, code_dir: Path, invocation: Invocation) -> Execution:
-        started = time.monotonic()
+        """Raises CapacityError when no slot came free in time; never for the function's failures."""
         try:
             command = command_for(code_dir)
-            # Async calls log stdout and stderr interleaved (as Fn did), so both share one pipe.
-            merged = invocation.type is RouteType.ASYNC
-            child = Child(command.argv, code_dir, cold_env(invocation, command.env), merge_stderr=merged)
-        except (InvalidInputError, OSError) as exc:
+        except InvalidInputError as exc:
+            return failed_to_start(exc, time.monotonic())
+        slot = self._slots.slot_for(function_of(invocation), self._limits.wait_seconds(invocation.type))
+        try:
+            workspace = Workspace()
+        except OSError as exc:
+            slot.release()
+            return failed_to_start(exc, time.monotonic())
+        try:
+            return self._run(command, code_dir, invocation, workspace)
+        finally:
+            workspace.remove()
+            slot.release()
+
+    def _run(
+        self, command: Command, code_dir: Path, invocation: Invocation, workspace: Workspace
+    ) -> Execution:
+        # The timeout counts from here: waiting for a slot is not the function's time.
+        started = time.monotonic()
+        # Async calls log stdout and stderr interleaved (as Fn did), so both share one pipe.
+        merged = invocation.type is RouteType.ASYNC
+        env = {**cold_env(invocation, command.env), **workspace.env()}
+        try:
+            child = Child(command.argv, code_dir, env, merge_stderr=merged, reaper=self._reaper)
+        except OSError as exc:
             return failed_to_start(exc, started)
         output = CappedBuffer(self._max_output_bytes)
         log = CappedBuffer(self._max_log_bytes)

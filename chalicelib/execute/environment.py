@@ -2,7 +2,8 @@
 
 The worker runs with AWS credentials, session tokens, endpoints and Lambda's runtime variables in
 its environment; none of it is inherited. The function gets a fixed base, then the app's and the
-route's config (merged before it reaches us, route winning), then Fn's `FN_*` variables.
+route's config (merged before it reaches us, route winning), then Fn's `FN_*` variables, and the
+executor adds `TMPDIR` and `HOME`: the call's workspace (workspace.py), which config cannot move.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi
 
 BASE_ENV: Mapping[str, str] = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "HOME": "/tmp",
     "LANG": "C.UTF-8",
 }
 

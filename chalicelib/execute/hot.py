@@ -3,6 +3,10 @@
 A process that crashes, times out, goes over its memory, answers something that is not a json
 response, or writes more than the one line, fails the call it was serving and is replaced: its
 state can no longer be trusted to frame the next call.
+
+No process outlives its call, a hot one's children included: when a call ends, whatever the hot
+process started during it is killed, and a process that left anything behind (even a zombie it
+did not wait for) is retired rather than kept. Each hot process has a workspace for its life.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from chalicelib.errors import InvalidInputError
+from chalicelib.execute.capacity import ProcessLimits, Slot, function_of
 from chalicelib.execute.capped import CappedBuffer, capped_log
 from chalicelib.execute.command import command_for
 from chalicelib.execute.environment import container_env
@@ -20,6 +25,8 @@ from chalicelib.execute.pool import HotPool
 from chalicelib.execute.process import Child
 from chalicelib.execute.protocol import ProtocolError, decode_response, encode_request
 from chalicelib.execute.pump import Stop, drain, pump
+from chalicelib.execute.reaper import Reaper
+from chalicelib.execute.workspace import Workspace
 from chalicelib.models import CallStatus, RouteType, RunStats
 from chalicelib.ports import Execution, Invocation
 
@@ -57,8 +64,22 @@ class LineReader:
 class HotProcess:
     """One running json-format function. Serves one call at a time (the pool guarantees it)."""
 
-    def __init__(self, argv: list[str], cwd: Path, env: Mapping[str, str]) -> None:
-        self._child = Child(argv, cwd, env, merge_stderr=False)
+    def __init__(
+        self,
+        argv: list[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        slot: Slot | None = None,
+        reaper: Reaper | None = None,
+    ) -> None:
+        self._slot = slot
+        self._workspace = Workspace()
+        try:
+            env = {**env, **self._workspace.env()}
+            self._child = Child(argv, cwd, env, merge_stderr=False, reaper=reaper)
+        except BaseException:
+            self._workspace.remove()
+            raise
         self._broken = False
 
     @property
@@ -79,6 +100,15 @@ class HotProcess:
     def stop(self) -> None:
         self._broken = True
         self._child.close()
+        self._workspace.remove()
+        if self._slot is not None:
+            self._slot.release()
+
+    def end_call(self) -> None:
+        """Kill what the call left running besides this process; if anything was left, this
+        process is retired (its zombies are reaped once it is gone)."""
+        if self._child.kill_others():
+            self._broken = True
 
     def serve(self, invocation: Invocation, max_log_bytes: int, max_output_bytes: int) -> Execution:
         started = time.monotonic()
@@ -153,12 +183,22 @@ def _failure(stop: Stop, invocation: Invocation, child: Child) -> tuple[CallStat
 class HotExecutor:
     """Runs json-format calls on pooled processes keyed by code directory and environment."""
 
-    def __init__(self, pool: HotPool[HotProcess], max_log_bytes: int, max_output_bytes: int) -> None:
+    def __init__(
+        self,
+        pool: HotPool[HotProcess],
+        limits: ProcessLimits,
+        max_log_bytes: int,
+        max_output_bytes: int,
+        reaper: Reaper | None = None,
+    ) -> None:
         self._pool = pool
+        self._limits = limits
         self._max_log_bytes = max_log_bytes
         self._max_output_bytes = max_output_bytes
+        self._reaper = reaper
 
     def execute(self, code_dir: Path, invocation: Invocation) -> Execution:
+        """Raises CapacityError when no process came free in time; never for the function's failures."""
         started = time.monotonic()
         try:
             command = command_for(code_dir)
@@ -167,14 +207,20 @@ class HotExecutor:
         env = container_env(invocation, command.env)
         # Same code and same environment (config, memory, app, path, type) → interchangeable processes.
         key = (str(code_dir.resolve()), tuple(command.argv), tuple(sorted(env.items())))
+        function = function_of(invocation)
+
+        def start(slot: Slot) -> HotProcess:
+            return HotProcess(command.argv, code_dir, env, slot, self._reaper)
+
         try:
-            process = self._pool.acquire(key, lambda: HotProcess(command.argv, code_dir, env))
+            process = self._pool.acquire(key, function, start, self._limits.wait_seconds(invocation.type))
         except OSError as exc:
             return failed_to_start(exc, started)
         try:
             execution = process.serve(invocation, self._max_log_bytes, self._max_output_bytes)
+            process.end_call()
         except BaseException:
             process.stop()
             raise
-        self._pool.release(key, process, invocation.idle_timeout)
+        self._pool.release(key, function, process, invocation.idle_timeout)
         return execution

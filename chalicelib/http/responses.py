@@ -25,6 +25,7 @@ STATUS: dict[type[errors.FnqError], int] = {
     errors.PayloadTooLargeError: 413,
     errors.FunctionFailedError: 502,
     errors.ServiceUnavailableError: 503,
+    errors.CapacityError: 503,
     errors.FunctionTimeoutError: 504,
 }
 
@@ -52,4 +53,5 @@ def status_of(exc: errors.FnqError) -> int:
 
 
 def failure(exc: errors.FnqError) -> Response:
-    return error_response(status_of(exc), exc.message)
+    retry = {} if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+    return error_response(status_of(exc), exc.message, retry)

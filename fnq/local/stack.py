@@ -5,9 +5,11 @@ the embedded AWS lives exactly as long as `fn start`. The worker is a child proc
 (`python -m fnq.cli worker`) restarted whenever it dies; it reaches the moto server
 over HTTP like any other client.
 
-Order matters: the API port is bound first (a busy port fails before anything starts), then the
-endpoint is started and provisioned, then the process environment points at it, and only then does
-the API serve, so `wiring.components()` is built against the embedded endpoint on the first request.
+Order matters: the process first makes itself unreadable to functions and the subreaper of their
+orphans (chalicelib/execute/guard.py), since it runs sync calls' functions; then the API port is
+bound (a busy port fails before anything starts), then the endpoint is started and provisioned,
+then the process environment points at it, and only then does the API serve, so
+`wiring.components()` is built against the embedded endpoint on the first request.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import socket
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +31,10 @@ from typing import Any, TextIO
 
 import chalicelib
 from chalicelib import wiring
+from chalicelib.execute.guard import guard_this_process
 from chalicelib.settings import (
     DEFAULT_REGION,
+    ENV_API_TOKEN,
     ENV_BUCKET,
     ENV_CACHE_DIR,
     ENV_CALLS_QUEUE_URL,
@@ -133,6 +137,7 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
         print(line, file=stream, flush=True)
 
     stop = stop or threading.Event()
+    reaper = guard_this_process()
     try:
         api = bind_api(options.host, options.port)
     except PortInUseError as exc:
@@ -176,9 +181,9 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
                     *(sys.executable, "-m", "fnq.cli", "worker"),
                     *("--pollers", str(options.pollers), "--parent-pid", str(os.getpid())),
                 ],
-                child_environment(os.environ, CODE_ROOT),
+                worker_environment(os.environ),
                 say,
-                adopt_orphans=True,  # this process has no other children
+                reaper=reaper,
             )
             worker_pid = supervisor.start()
             api_url = f"http://{'localhost' if options.host == LOOPBACK else options.host}:{options.port}"
@@ -192,6 +197,12 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
                 shutil.rmtree(cache_dir, ignore_errors=True)
     say("Stopped")
     return 0
+
+
+def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The worker's: this process's, less the API token (the worker serves no request), and with
+    this checkout first on PYTHONPATH."""
+    return {k: v for k, v in child_environment(environ, CODE_ROOT).items() if k != ENV_API_TOKEN}
 
 
 def refuse(port: int, option: str, exc: Exception) -> int:

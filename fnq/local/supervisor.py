@@ -6,24 +6,24 @@ embedded AWS (and its state) down with it, and comes back by itself.
 What the dead child was running dies with it, as a Lambda sandbox's processes do: the worker runs
 each function in a session of its own (so a timeout can kill its whole group), so a SIGKILLed
 worker would leave its functions running as orphans, finishing (and repeating the side effects
-of) attempts that are already lost. On Linux the supervising process becomes a child subreaper
-(prctl PR_SET_CHILD_SUBREAPER): the orphans are re-parented to it, and it kills and reaps them.
+of) attempts that are already lost. `fn start` is a child subreaper (chalicelib/execute/guard.py):
+the orphans are re-parented to it, and when handed the process's Reaper the supervisor starts and
+waits for its child through it and kills those orphans (its Reaper reaps them): every child of this
+process that the Reaper did not start.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
-from chalicelib.execute.process import spawned_here
+from chalicelib.execute.reaper import Reaper
 
 # Longer than the worker's long poll (event_source.WAIT_SECONDS): a killed worker's receives are
 # still open at the endpoint until their wait ends, and a message arriving meanwhile is handed to
@@ -35,21 +35,7 @@ MAX_RESTART_DELAY_SECONDS = 10.0
 HEALTHY_AFTER_SECONDS = 10.0
 
 
-PR_SET_CHILD_SUBREAPER = 36
-
-
-def become_subreaper() -> bool:
-    """Adopt this process's orphaned descendants (Linux); answer whether that worked."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def adopted_children(keep: set[int]) -> list[tuple[int, int]]:
+def adopted_children(keep: Collection[int]) -> list[tuple[int, int]]:
     """(pid, process group) of this process's children not in `keep`: orphans it adopted."""
     me = os.getpid()
     found = []
@@ -65,8 +51,9 @@ def adopted_children(keep: set[int]) -> list[tuple[int, int]]:
     return found
 
 
-def kill_adopted(keep: set[int]) -> int:
-    """SIGKILL (with their process groups) and reap the orphans this process adopted."""
+def kill_adopted(keep: Collection[int]) -> int:
+    """SIGKILL (with their process groups) the orphans this process adopted: its children not in
+    `keep`. The Reaper of this subreaper reaps them."""
     orphans = adopted_children(keep)
     for pid, group in orphans:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -75,9 +62,6 @@ def kill_adopted(keep: set[int]) -> int:
                 os.killpg(group, signal.SIGKILL)
             else:
                 os.kill(pid, signal.SIGKILL)
-    for pid, _ in orphans:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
     return len(orphans)
 
 
@@ -98,11 +82,10 @@ class Supervisor:
         say: Callable[[str], None],
         name: str = "worker",
         stop_timeout: float = 15.0,
-        adopt_orphans: bool = False,
+        reaper: Reaper | None = None,
     ) -> None:
-        """`adopt_orphans`: become a subreaper and kill whatever the dead child left running. Only
-        for a process whose every other child is a descendant of this one (fn start): any child
-        of the process that this supervisor did not spawn counts as an orphan."""
+        """`reaper`: this process's, when it is a subreaper (guard.py): the child is started and
+        waited for through it, and what a dead child left running is killed."""
         self._argv = list(argv)
         self._env = dict(env)
         self._say = say
@@ -112,8 +95,7 @@ class Supervisor:
         self._stopping = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
         self._monitor: threading.Thread | None = None
-        self._children: set[int] = set()  # every child this supervisor spawned
-        self._adopts = adopt_orphans and become_subreaper()
+        self._reaper = reaper
 
     @property
     def pid(self) -> int | None:
@@ -134,31 +116,63 @@ class Supervisor:
             process = self._process
         if process is None:
             return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            returncode = process.wait(self._stop_timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            returncode = process.wait()
+        self._signal(process, signal.SIGTERM)
+        returncode = self._wait(process, self._stop_timeout)
+        if returncode is None:
+            self._signal(process, signal.SIGKILL)
+            returncode = self._wait(process)
         if self._monitor is not None:
             self._monitor.join(5.0)
         self._kill_orphans()
+        with self._lock:
+            self._forget()
         return returncode
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        # A session of its own: a Ctrl-C in the terminal reaches only fn start, which then stops
-        # the child deliberately, so a dying child is never mistaken for one to restart.
-        self._process = subprocess.Popen(self._argv, env=self._env, start_new_session=True)
-        self._children.add(self._process.pid)
+        def start() -> subprocess.Popen[bytes]:
+            # A session of its own: a Ctrl-C in the terminal reaches only fn start, which then stops
+            # the child deliberately, so a dying child is never mistaken for one to restart.
+            return subprocess.Popen(self._argv, env=self._env, start_new_session=True)
+
+        self._forget()
+        self._process = self._reaper.spawn(start) if self._reaper is not None else start()
         return self._process
 
+    def _forget(self) -> None:
+        """Done with the current child (it ended): the Reaper may drop its status."""
+        if self._reaper is not None and self._process is not None:
+            self._reaper.forget(self._process.pid)
+
+    def _wait(self, process: subprocess.Popen[bytes], timeout: float | None = None) -> int | None:
+        """The child's return code (as Popen's: -N for signal N) once it ends; None after `timeout`.
+        With a Reaper, Popen must never wait itself: the Reaper has the status."""
+        if self._reaper is None:
+            try:
+                return process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        if process.returncode is None:
+            raw = self._reaper.wait(process.pid, timeout)
+            if raw is None:
+                return None
+            process.returncode = os.waitstatus_to_exitcode(raw)
+        return process.returncode
+
+    def _signal(self, process: subprocess.Popen[bytes], signum: int) -> None:
+        # Not Popen.send_signal: it polls, which would take the status from the Reaper.
+        exited = process.returncode is not None or (
+            self._reaper.exited(process.pid) if self._reaper is not None else process.poll() is not None
+        )
+        if not exited:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signum)
+
     def _kill_orphans(self) -> None:
-        if not self._adopts:
+        if self._reaper is None:
             return
-        # This process's own function processes (sync calls served by the API beside the
-        # supervisor) are its children too, but not orphans.
-        killed = kill_adopted(self._children | spawned_here())
+        # The Reaper's own children (the API's functions beside the supervisor, the new worker)
+        # are this process's children too, but not orphans.
+        killed = kill_adopted(self._reaper.owned())
         if killed:
             self._say(f"{self._name}: killed {killed} process(es) it left running")
 
@@ -169,7 +183,8 @@ class Supervisor:
                 process = self._process
             assert process is not None
             started = time.monotonic()
-            returncode = process.wait()
+            returncode = self._wait(process)
+            assert returncode is not None
             if self._stopping.is_set():
                 return
             self._kill_orphans()

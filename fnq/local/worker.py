@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from chalicelib.execute.guard import guard_this_process
 from chalicelib.settings import ENV_CALLS_QUEUE_URL, Settings
 from fnq.local.event_source import Handler, SqsEventSource
 
@@ -48,6 +49,8 @@ def lambda_handlers() -> tuple[Handler, Handler]:
 
 def run_worker(pollers: int = 2, parent_pid: int | None = None, stop: threading.Event | None = None) -> int:
     """Poll until SIGTERM/SIGINT (or `stop`, or the death of `parent_pid`); answer the exit code."""
+    # Before any function runs: they must not read this process's credentials (guard.py).
+    guard_this_process()
     settings = Settings.from_env()
     if not settings.calls_queue_url:
         print(f"ERROR: {ENV_CALLS_QUEUE_URL} is not set; see docs/LOCAL.md", file=sys.stderr)

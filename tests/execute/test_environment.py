@@ -21,7 +21,7 @@ WORKER_SECRETS = {
     "_HANDLER": "app.worker",
     "LAMBDA_TASK_ROOT": "/var/task",
 }
-RUNTIME = {"PATH", "HOME", "LANG", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE"}
+RUNTIME = {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE"}
 CONTAINER = {"FN_FORMAT", "FN_APP_NAME", "FN_PATH", "FN_MEMORY", "FN_TYPE"}
 PER_CALL = {"FN_DEADLINE", "FN_METHOD", "FN_REQUEST_URL", "FN_CALL_ID", "FN_HEADER_Content-Type"}
 CONFIG = {"DB_URL": "postgres://app", "GREETING": "route wins"}
@@ -89,3 +89,43 @@ def test_the_worker_site_packages_are_not_importable(tmp_path: Path, executor: E
     execution = executor.execute(function, invocation())
 
     assert execution.output == b"isolated\n"
+
+
+def test_a_default_call_writes_in_a_private_directory_of_its_own_removed_after_it(
+    tmp_path: Path, executor: Executor
+) -> None:
+    function = python_function(
+        tmp_path / "f",
+        """
+        import os, stat, tempfile
+        with tempfile.NamedTemporaryFile(delete=False) as scratch:
+            scratch.write(b"x")
+        mode = stat.S_IMODE(os.stat(os.environ["TMPDIR"]).st_mode)
+        print(os.environ["TMPDIR"], os.environ["HOME"], os.path.dirname(scratch.name), oct(mode))
+        """,
+    )
+
+    first = executor.execute(function, invocation()).output.decode().split()
+    second = executor.execute(function, invocation()).output.decode().split()
+
+    tmpdir, home, used, mode = first
+    assert tmpdir == home == used and mode == "0o700"
+    assert second[0] != tmpdir
+    assert not Path(tmpdir).exists() and not Path(second[0]).exists()
+
+
+def test_a_hot_process_keeps_its_directory_for_its_life(tmp_path: Path, executor: Executor) -> None:
+    function = hot_python_function(
+        tmp_path / "f",
+        """
+        def handle(request):
+            return answer(os.environ["TMPDIR"])
+        """,
+    )
+
+    calls = {executor.execute(function, invocation(format=RouteFormat.JSON)).output for _ in range(3)}
+    (directory,) = calls
+    assert Path(directory.decode()).is_dir()
+
+    executor.close()
+    assert not Path(directory.decode()).exists()

@@ -98,6 +98,49 @@ def test_one_big_allocation_past_memory_is_caught_too(tmp_path: Path, executor: 
     assert (execution.status, execution.error.split(":")[0]) == (CallStatus.ERROR, "out of memory")
 
 
+FORK_SHARING = """
+import os, sys, time
+hog = b"x" * ({mib} << 20)
+children = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        {child}
+        time.sleep(1.0)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+print(len(hog))
+"""
+
+
+def test_forked_children_sharing_their_parents_memory_are_not_counted_once_each(
+    tmp_path: Path, executor: Executor
+) -> None:
+    # GIVEN a function holding 48 MB that forks 4 children: their RSS summed is over 240 MB, but
+    # the pages are the parent's, shared copy-on-write, and their PSS is about 60 MB in all
+    function = python_function(tmp_path / "f", FORK_SHARING.format(mib=48, child="pass"))
+
+    # WHEN it runs with 128 MB
+    execution = executor.execute(function, invocation(memory=128, timeout=20))
+
+    # THEN it is not killed for memory it does not use
+    assert execution.status is CallStatus.SUCCESS, execution.error
+    assert execution.stats.max_rss_kb is not None and execution.stats.max_rss_kb < 128 * 1024
+
+
+def test_forked_children_each_using_their_own_memory_are_counted_together(
+    tmp_path: Path, executor: Executor
+) -> None:
+    own = "mine = bytearray(40 << 20)\n        mine[::4096] = b'y' * len(mine[::4096])"
+    function = python_function(tmp_path / "f", FORK_SHARING.format(mib=1, child=own))
+
+    execution = executor.execute(function, invocation(memory=128, timeout=20))
+
+    assert (execution.status, execution.error.split(":")[0]) == (CallStatus.ERROR, "out of memory")
+
+
 def test_a_hot_function_past_memory_fails_its_call_and_is_replaced(
     tmp_path: Path, executor: Executor
 ) -> None:

@@ -1,0 +1,129 @@
+"""Following a call's processes through /proc without reading all of it (on a /proc made by hand)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from chalicelib.execute.tree import RANGE_LIMIT, Proc, ProcessTree
+
+ME = os.getpid()
+LEADER = 100
+
+
+class FakeProc:
+    """A /proc of our own making: processes, threads, children files, the last pid."""
+
+    def __init__(self, root: Path, last_pid: int | None) -> None:
+        self.root = root
+        self.add(ME, ppid=1, pgid=ME)
+        self.last(last_pid)
+
+    def last(self, pid: int | None) -> None:
+        kernel = self.root / "sys" / "kernel"
+        kernel.mkdir(parents=True, exist_ok=True)
+        if pid is not None:
+            (kernel / "ns_last_pid").write_text(f"{pid}\n")
+
+    def add(
+        self,
+        pid: int,
+        ppid: int,
+        pgid: int,
+        tgid: int | None = None,
+        rss_pages: int = 0,
+        pss_kb: int | None = None,
+    ) -> None:
+        directory = self.root / str(pid)
+        directory.mkdir(parents=True)
+        zeros = "0 " * 16
+        (directory / "stat").write_text(f"{pid} (some (name)) S {ppid} {pgid} {zeros}{1000 + pid} 0 0\n")
+        (directory / "status").write_text(
+            f"Name:\tx\nTgid:\t{tgid or pid}\nPid:\t{pid}\nPPid:\t{ppid}\nNSpgid:\t{pgid}\n"
+        )
+        (directory / "statm").write_text(f"0 {rss_pages} 0 0 0 0 0\n")
+        if pss_kb is not None:
+            (directory / "smaps_rollup").write_text(f"00-ff ---p [rollup]\nRss: 1 kB\nPss:  {pss_kb} kB\n")
+
+    def children(self, pid: int, *children: int) -> None:
+        task = self.root / str(pid) / "task" / str(pid)
+        task.mkdir(parents=True, exist_ok=True)
+        (task / "children").write_text(" ".join(map(str, children)) + " ")
+
+    def proc(self) -> Proc:
+        return Proc(self.root)
+
+
+def tree(fake: FakeProc, cursor: int | None) -> ProcessTree:
+    return ProcessTree(LEADER, cursor, own_children=lambda: frozenset({LEADER, 106}), proc=fake.proc())
+
+
+def family(fake: FakeProc) -> None:
+    fake.add(LEADER, ppid=ME, pgid=LEADER)
+    fake.add(101, ppid=LEADER, pgid=LEADER)  # a child
+    fake.add(102, ppid=ME, pgid=LEADER, tgid=LEADER)  # a thread of the leader: not a process
+    fake.add(103, ppid=101, pgid=103)  # a grandchild that left the group (setsid)
+    fake.add(104, ppid=1, pgid=50)  # somebody else's
+    fake.add(105, ppid=ME, pgid=105)  # an orphan re-parented to this process (a double fork)
+    fake.add(106, ppid=ME, pgid=106)  # this process's own other child
+    fake.add(107, ppid=1, pgid=LEADER)  # still in the leader's group, adopted by init
+
+
+def test_new_pids_join_by_parent_by_group_or_as_orphans_and_thread_ids_are_skipped(tmp_path: Path) -> None:
+    fake = FakeProc(tmp_path, last_pid=107)
+    family(fake)
+    followed = tree(fake, cursor=99)
+
+    followed.refresh()
+
+    assert set(followed.members()) == {LEADER, 101, 103, 105, 107}
+
+
+def test_a_pid_handed_out_before_its_process_shows_is_looked_at_again(tmp_path: Path) -> None:
+    fake = FakeProc(tmp_path, last_pid=101)
+    fake.add(LEADER, ppid=ME, pgid=LEADER)
+    followed = tree(fake, cursor=99)
+    followed.refresh()  # 101 is handed out but not in /proc yet
+
+    fake.add(101, ppid=LEADER, pgid=LEADER)
+    followed.refresh()
+
+    assert set(followed.members()) == {LEADER, 101}
+
+
+def test_with_too_many_new_pids_every_process_is_read_once(tmp_path: Path) -> None:
+    fake = FakeProc(tmp_path, last_pid=99 + RANGE_LIMIT + 1)
+    family(fake)
+    shutil.rmtree(tmp_path / "102")  # a listing of /proc shows no thread ids
+    followed = tree(fake, cursor=99)
+
+    followed.refresh()
+
+    assert set(followed.members()) == {LEADER, 101, 103, 105, 107}
+
+
+def test_children_files_are_walked_from_the_leader_where_the_kernel_has_them(tmp_path: Path) -> None:
+    fake = FakeProc(tmp_path, last_pid=None)
+    family(fake)
+    fake.children(ME, LEADER, 105, 106)
+    fake.children(LEADER, 101)
+    fake.children(101, 103)
+    followed = tree(fake, cursor=None)
+
+    followed.refresh()
+
+    # 107 is in the group but a child of init: children files do not show it (the group is killed).
+    assert set(followed.members()) == {LEADER, 101, 103, 105}
+
+
+def test_memory_is_pss_where_readable_and_rss_where_not(tmp_path: Path) -> None:
+    fake = FakeProc(tmp_path, last_pid=101)
+    fake.add(LEADER, ppid=ME, pgid=LEADER, rss_pages=1000, pss_kb=300)
+    fake.add(101, ppid=LEADER, pgid=LEADER, rss_pages=10)  # made itself unreadable: no smaps_rollup
+    followed = tree(fake, cursor=99)
+    followed.refresh()
+    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+
+    assert followed.rss_kb() == 1010 * page_kb
+    assert followed.pss_kb() == 300 + 10 * page_kb
