@@ -65,7 +65,7 @@ class Child:
         cursor = PROC.last_pid()
         self._proc = reaper.spawn(start) if reaper is not None else start()
         self.pid = self._proc.pid
-        self.tree = ProcessTree(self.pid, cursor, reaper.owned if reaper is not None else None)
+        self.tree = ProcessTree(self.pid, cursor, reaper.is_orphan if reaper is not None else None)
         assert self._proc.stdin and self._proc.stdout
         self.stdin_fd: int | None = self._proc.stdin.fileno()
         self.stdout_fd = self._proc.stdout.fileno()

@@ -43,8 +43,8 @@ class Reaper:
         # A child can end before spawn() has registered its pid: what is reaped while a spawn is
         # under way is kept here until that spawn claims it.
         self._unclaimed: dict[int, int] = {}
-        self._spawning = 0
-        self._generation = 0  # bumped by every spawn, so the idle thread knows to wait again
+        self._spawning: set[int] = set()  # the spawns under way (by number)
+        self._generation = 0  # bumped by every spawn: numbers them, and wakes the idle thread
         self.orphans_reaped = 0
         self._thread = threading.Thread(target=self._run, name="fnq-reaper", daemon=True)
         self._thread.start()
@@ -52,20 +52,21 @@ class Reaper:
     def spawn(self, start: Callable[[], C]) -> C:
         """Start a child with `start()` (a Popen, usually) and keep its exit status for `wait`."""
         with self._changed:
-            self._spawning += 1
             self._generation += 1
+            spawn = self._generation
+            self._spawning.add(spawn)
             self._changed.notify_all()
         try:
             child = start()
         except BaseException:
-            self._spawn_over(None)
+            self._spawn_over(spawn, None)
             raise
-        self._spawn_over(child.pid)
+        self._spawn_over(spawn, child.pid)
         return child
 
-    def _spawn_over(self, pid: int | None) -> None:
+    def _spawn_over(self, spawn: int, pid: int | None) -> None:
         with self._changed:
-            self._spawning -= 1
+            self._spawning.discard(spawn)
             if pid is not None:
                 self._owned.add(pid)
                 if pid in self._unclaimed:
@@ -75,10 +76,16 @@ class Reaper:
                 self._unclaimed.clear()
             self._changed.notify_all()
 
-    def owned(self) -> frozenset[int]:
-        """The children started through `spawn` and not forgotten: not orphans."""
+    def is_orphan(self, pid: int) -> bool:
+        """Whether this process's child `pid` is an orphan it adopted rather than one it started.
+
+        A child shows in /proc a moment before `spawn` learns its pid: the spawns under way now are
+        waited for (one of them may be `pid`; one started later cannot be, `pid` exists already).
+        """
         with self._changed:
-            return frozenset(self._owned)
+            under_way = set(self._spawning)
+            self._changed.wait_for(lambda: not under_way & self._spawning)
+            return pid not in self._owned
 
     def exited(self, pid: int) -> bool:
         with self._changed:

@@ -126,15 +126,15 @@ class ProcessTree:
         self,
         leader: int,
         cursor: int | None,
-        own_children: Callable[[], frozenset[int]] | None = None,
+        is_orphan: Callable[[int], bool] | None = None,
         proc: Proc = PROC,
     ) -> None:
-        """`cursor`: `proc.last_pid()` read before the leader was started. `own_children`: in a
-        subreaper, the children this process started itself (every other child is an orphan)."""
+        """`cursor`: `proc.last_pid()` read before the leader was started. `is_orphan`: in a
+        subreaper, tells a child of this process that it adopted from one it started."""
         self.leader = leader
         self._proc = proc
         self._cursor = cursor
-        self._own_children = own_children
+        self._is_orphan = is_orphan
         self._me = os.getpid()
         self._recheck: list[int] = []
         leader_stat = proc.stat(leader)
@@ -158,10 +158,10 @@ class ProcessTree:
         self._cursor = last
 
     def _orphan_test(self) -> Callable[[int, int], bool]:
-        if self._own_children is None:
+        is_orphan = self._is_orphan
+        if is_orphan is None:
             return lambda pid, ppid: False
-        own = self._own_children()
-        return lambda pid, ppid: ppid == self._me and pid not in own
+        return lambda pid, ppid: ppid == self._me and is_orphan(pid)
 
     def _joins(self, pid: int, parent: int, group: int, orphan: Callable[[int, int], bool]) -> bool:
         return parent in self._members or group == self.leader or orphan(pid, parent)
@@ -208,7 +208,7 @@ class ProcessTree:
 
     def _walk_children(self) -> None:
         orphan = self._orphan_test()
-        if self._own_children is not None:
+        if self._is_orphan is not None:
             for pid in self._proc.children(self._me):
                 if orphan(pid, self._me) and pid not in self._members:
                     self._add(pid)

@@ -20,7 +20,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from chalicelib.execute.reaper import Reaper
@@ -35,26 +35,26 @@ MAX_RESTART_DELAY_SECONDS = 10.0
 HEALTHY_AFTER_SECONDS = 10.0
 
 
-def adopted_children(keep: Collection[int]) -> list[tuple[int, int]]:
-    """(pid, process group) of this process's children not in `keep`: orphans it adopted."""
+def adopted_children(is_orphan: Callable[[int], bool]) -> list[tuple[int, int]]:
+    """(pid, process group) of this process's children that `is_orphan`: orphans it adopted."""
     me = os.getpid()
     found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in keep:
+        if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # gone meanwhile
-        if int(fields[1]) == me:  # fields: state, ppid, pgrp, ...
+        if int(fields[1]) == me and is_orphan(int(entry.name)):  # fields: state, ppid, pgrp, ...
             found.append((int(entry.name), int(fields[2])))
     return found
 
 
-def kill_adopted(keep: Collection[int]) -> int:
-    """SIGKILL (with their process groups) the orphans this process adopted: its children not in
-    `keep`. The Reaper of this subreaper reaps them."""
-    orphans = adopted_children(keep)
+def kill_adopted(is_orphan: Callable[[int], bool]) -> int:
+    """SIGKILL (with their process groups) the orphans this process adopted: its children that
+    `is_orphan`. The Reaper of this subreaper reaps them."""
+    orphans = adopted_children(is_orphan)
     for pid, group in orphans:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             # A function leads its own group (its session); never signal a group we are in.
@@ -172,7 +172,7 @@ class Supervisor:
             return
         # The Reaper's own children (the API's functions beside the supervisor, the new worker)
         # are this process's children too, but not orphans.
-        killed = kill_adopted(self._reaper.owned())
+        killed = kill_adopted(self._reaper.is_orphan)
         if killed:
             self._say(f"{self._name}: killed {killed} process(es) it left running")
 

@@ -37,6 +37,7 @@ print(daemon, flush=True)
 
 SCRIPT = """
 import json, sys, time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from chalicelib.execute.executor import Executor
 from chalicelib.execute.guard import guard_this_process
@@ -86,6 +87,12 @@ for _ in range(3):
     hot_pids.append(int(pid))
     result["hot_daemons_alive"] += is_alive(int(daemon))
 result["hot_processes"] = len(set(hot_pids))
+# Calls side by side: a function process that shows in /proc before its spawn is registered
+# must not be taken for an orphan by another call's tree.
+quick = python_function(root / "quick", "print('ok')")
+with ThreadPoolExecutor(max_workers=8) as threads:
+    side_by_side = list(threads.map(lambda _: executor.execute(quick, invocation()).status.value, range(40)))
+result["side_by_side_failures"] = sum(status != "success" for status in side_by_side)
 result["zombies"] = zombies_after_a_moment()
 result["orphans_reaped"] = reaper.orphans_reaped
 executor.close()
@@ -116,5 +123,7 @@ def test_daemons_die_with_their_call_and_no_zombie_is_left(tmp_path: Any) -> Non
     assert result["cold_daemons_alive"] == 0 and result["hot_daemons_alive"] == 0
     # and a hot process that left processes behind was retired each time
     assert result["hot_processes"] == 3
+    # and calls side by side do not kill each other's processes
+    assert result["side_by_side_failures"] == 0
     # and the orphans' zombies were reaped (10 calls x 5 unwaited children and a daemon, and more)
     assert result["zombies"] == 0 and result["orphans_reaped"] >= 60

@@ -56,7 +56,7 @@ class FakeProc:
 
 
 def tree(fake: FakeProc, cursor: int | None) -> ProcessTree:
-    return ProcessTree(LEADER, cursor, own_children=lambda: frozenset({LEADER, 106}), proc=fake.proc())
+    return ProcessTree(LEADER, cursor, is_orphan=lambda pid: pid not in {LEADER, 106}, proc=fake.proc())
 
 
 def family(fake: FakeProc) -> None:

@@ -25,7 +25,7 @@ worker = reaper.spawn(lambda: subprocess.Popen([sys.executable, "-c",
 orphan = int(worker.stdout.readline())
 reaper.wait(worker.pid)
 time.sleep(0.3)
-killed = kill_adopted(reaper.owned())
+killed = kill_adopted(reaper.is_orphan)
 time.sleep(0.3)
 print(killed, is_alive(own.pid), is_alive(orphan))
 own.finish()
