@@ -72,10 +72,17 @@ class Process:
     """A child process whose combined output is collected line by line as it arrives."""
 
     def __init__(
-        self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None = None, new_session: bool = False
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: Path | None = None,
+        new_session: bool = False,
+        user: int | None = None,
     ) -> None:
         # In a session of its own, stop() can kill whatever the process left in its group.
         self.new_session = new_session
+        # `user`: run as that uid (and the same gid, no supplementary groups); needs root.
+        as_user: dict[str, Any] = {} if user is None else {"user": user, "group": user, "extra_groups": []}
         self.popen = subprocess.Popen(
             list(argv),
             env=dict(env),
@@ -84,6 +91,7 @@ class Process:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=new_session,
+            **as_user,
         )
         self.lines: list[str] = []
         self._changed = threading.Condition()
@@ -151,8 +159,12 @@ class FnStart(Process):
         port: int,
         command: Sequence[str] = (PYTHON, "-m", "fnq.local"),
         new_session: bool = False,
+        env: Mapping[str, str] | None = None,
+        user: int | None = None,
     ) -> None:
-        super().__init__([*command, "--port", str(port)], process_env(), cwd=REPO, new_session=new_session)
+        super().__init__(
+            [*command, "--port", str(port)], process_env(env), cwd=REPO, new_session=new_session, user=user
+        )
         self.url = f"http://localhost:{port}"
 
     def ready(self) -> FnStart:
@@ -170,8 +182,9 @@ class FnStart(Process):
 class Http:
     """Plain HTTP against an fnq API; answers (status, headers, body bytes)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.token = token
 
     def request(
         self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
@@ -179,6 +192,8 @@ class Http:
         request = urllib.request.Request(self.base_url + path, data=body, method=method)
         if body is not None:
             request.add_header("Content-Type", content_type)
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, dict(response.headers), response.read()

@@ -1,0 +1,228 @@
+"""A burst of sync calls against a capped hot function: the cap holds and the API keeps answering.
+
+    python -m bench.guests                      # its own `fn start`, FNQ_MAX_PROCESSES_PER_FUNCTION=4
+    python -m bench.guests --calls 200 --cap 4 --sleep-ms 50
+    python -m bench.guests --api-url http://localhost:8080   # a running stack, with its own caps
+
+It deploys a json-format (hot) python function that sleeps `--sleep-ms` per call, sends `--calls`
+sync calls at once (one thread each), and meanwhile counts the function's processes (every 5 ms,
+by their command line) and times `GET /version` (every 50 ms). It prints the statuses, the most
+processes seen, and /version's latencies. Exit status 1 if the cap was exceeded, a call got
+anything but 200 or 503 with Retry-After, or /version failed once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.load import local_stack, percentile
+from chalicelib.bundles import digest_of, make_bundle
+
+HTTP_TIMEOUT_SECONDS = 120.0
+SCRIPT = "capped_guest.py"
+# One JSON request line in, one response line out, per call (fn-api.md §3.1).
+FUNCTION = """\
+import json, sys, time
+for line in iter(sys.stdin.readline, ""):
+    if line.strip():
+        request = json.loads(line)
+        time.sleep(float(request["body"] or 0))
+        sys.stdout.write(json.dumps({"body": "ok", "content_type": "text/plain"}) + "\\n")
+        sys.stdout.flush()
+"""
+
+
+def request(
+    url: str, method: str = "GET", body: bytes | None = None, token: str | None = None, content_type: str = ""
+) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, data=body, method=method)
+    if content_type:
+        req.add_header("Content-Type", content_type)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_SECONDS) as reply:
+            return reply.status, dict(reply.headers), reply.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def deploy(api_url: str, app: str, route: str, workdir: Path, token: str | None = None) -> None:
+    """The hot function that sleeps for as many seconds as its body says."""
+    directory = workdir / "capped"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "func.yaml").write_text(
+        f"name: {route}\nversion: 0.0.1\nruntime: python\nentrypoint: python3 {SCRIPT}\nformat: json\n"
+    )
+    (directory / SCRIPT).write_text(FUNCTION)
+    data = make_bundle(directory)
+    digest = digest_of(data)
+    status, _, reply = request(
+        f"{api_url}/v1/bundles/sha256/{digest[7:]}", "PUT", data, token, "application/zip"
+    )
+    if status != 200:
+        raise RuntimeError(f"bundle upload answered {status}: {reply[:200]!r}")
+    spec = {"image": f"{route}:0.0.1", "bundle": digest, "type": "sync", "format": "json", "timeout": 30}
+    body = json.dumps({"route": spec}).encode()
+    url = f"{api_url}/v1/apps/{app}/routes/{route}"
+    status, _, reply = request(url, "PUT", body, token, "application/json")
+    if status != 200:
+        raise RuntimeError(f"route PUT answered {status}: {reply[:200]!r}")
+
+
+def count_processes(marker: str) -> int:
+    """Processes whose command line holds `marker` (the function's script name)."""
+    needle = marker.encode()
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                count += needle in (entry / "cmdline").read_bytes()
+    return count
+
+
+class Sampler:
+    """In a thread: the most processes seen, and /version's latencies, until stopped."""
+
+    def __init__(self, api_url: str, marker: str) -> None:
+        self.api_url = api_url
+        self.marker = marker
+        self.most_processes = 0
+        self.version_ms: list[float] = []
+        self.version_failures: list[str] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._count), threading.Thread(target=self._ping)]
+
+    def _count(self) -> None:
+        while not self._stop.wait(0.005):
+            self.most_processes = max(self.most_processes, count_processes(self.marker))
+
+    def _ping(self) -> None:
+        while not self._stop.wait(0.05):
+            began = time.monotonic()
+            try:
+                status, _, _ = request(f"{self.api_url}/version")
+            except OSError as exc:
+                self.version_failures.append(repr(exc))
+                continue
+            self.version_ms.append((time.monotonic() - began) * 1000)
+            if status != 200:
+                self.version_failures.append(f"status {status}")
+
+    def __enter__(self) -> Sampler:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+
+@dataclass
+class Burst:
+    calls: int
+    cap: int
+    seconds: float = 0.0
+    statuses: Counter[int] = field(default_factory=Counter)
+    refusals_without_retry_after: int = 0
+    most_processes: int = 0
+    version_ms: list[float] = field(default_factory=list)
+    version_failures: list[str] = field(default_factory=list)
+
+    @property
+    def violations(self) -> list[str]:
+        found = []
+        if self.cap and self.most_processes > self.cap:
+            found.append(f"{self.most_processes} processes seen, over the cap of {self.cap}")
+        if set(self.statuses) - {200, 503}:
+            found.append(f"statuses {dict(self.statuses)}")
+        if self.refusals_without_retry_after:
+            found.append(f"{self.refusals_without_retry_after} 503 without Retry-After")
+        if self.version_failures or not self.version_ms:
+            found.append(f"/version failed: {self.version_failures[:3]}")
+        return found
+
+    def render(self) -> str:
+        ms = self.version_ms
+        return "\n".join(
+            [
+                f"sync calls          {self.calls} at once, in {self.seconds:.1f} s",
+                f"statuses            {dict(sorted(self.statuses.items()))}",
+                f"most processes seen {self.most_processes} (cap {self.cap or 'none'})",
+                f"/version answers    {len(ms)}; ms p50 {percentile(ms, 0.5):.0f}, "
+                f"p95 {percentile(ms, 0.95):.0f}, max {max(ms, default=0):.0f}",
+                "RESULT              "
+                + ("OK" if not self.violations else "FAILED: " + "; ".join(self.violations)),
+            ]
+        )
+
+
+def run_burst(
+    api_url: str,
+    workdir: Path,
+    calls: int,
+    cap: int,
+    sleep_ms: int = 50,
+    token: str | None = None,
+    app: str = "guests",
+    route: str = "capped",
+) -> Burst:
+    deploy(api_url, app, route, workdir, token)
+    burst = Burst(calls, cap)
+    start = threading.Barrier(calls)
+
+    def call(_: int) -> tuple[int, bool]:
+        start.wait()
+        status, headers, _body = request(
+            f"{api_url}/r/{app}/{route}", "POST", str(sleep_ms / 1000).encode(), token, "text/plain"
+        )
+        return status, "Retry-After" in headers
+
+    with Sampler(api_url, SCRIPT) as sampler:
+        began = time.monotonic()
+        with ThreadPoolExecutor(max_workers=calls) as threads:
+            answers = list(threads.map(call, range(calls)))
+        burst.seconds = time.monotonic() - began
+    burst.statuses = Counter(status for status, _ in answers)
+    burst.refusals_without_retry_after = sum(status == 503 and not retry for status, retry in answers)
+    burst.most_processes = sampler.most_processes
+    burst.version_ms = sampler.version_ms
+    burst.version_failures = sampler.version_failures
+    return burst
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.guests", description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--cap", type=int, default=4, help="FNQ_MAX_PROCESSES_PER_FUNCTION for fn start")
+    parser.add_argument("--sleep-ms", type=int, default=50)
+    parser.add_argument("--api-url", help="a running fnq API (default: start fn start on a free port)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="fnq-bench-guests-") as tmp:
+        workdir = Path(tmp)
+        if args.api_url:
+            burst = run_burst(args.api_url, workdir, args.calls, args.cap, args.sleep_ms)
+        else:
+            env = {"FNQ_MAX_PROCESSES_PER_FUNCTION": str(args.cap), "FNQ_PROCESS_WAIT_SECONDS": "60"}
+            with local_stack(workdir, env=env) as target:
+                burst = run_burst(target.api_url, workdir, args.calls, args.cap, args.sleep_ms)
+    print(burst.render())
+    return 1 if burst.violations else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

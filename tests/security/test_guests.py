@@ -1,0 +1,186 @@
+"""Functions are guests (issue #10): each test deploys a function that tries an attack on `fn start`
+run as an unprivileged uid with a token, and shows the attack fails."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.guests import run_burst
+from chalicelib.execute.tree import is_alive
+from tests.execute.test_orphans import DAEMONIZE
+from tests.local.support import FnStart, Http
+from tests.security.support import (
+    NOBODY,
+    TOKEN,
+    deploy,
+    fn_start_as_nobody,
+    output_of_async_call,
+    until,
+    zombies_of,
+)
+
+pytestmark = pytest.mark.e2e
+CAP = 4
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[FnStart]:
+    # Calls past the cap wait long enough for all 200 of the burst to be served.
+    with fn_start_as_nobody(
+        FNQ_MAX_PROCESSES_PER_FUNCTION=str(CAP), FNQ_PROCESS_WAIT_SECONDS="60"
+    ) as started:
+        yield started
+
+
+@pytest.fixture
+def http(stack: FnStart) -> Http:
+    return Http(stack.url, token=TOKEN)
+
+
+READ_THE_PARENT = """
+import json, os
+
+def attempt(path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 20)
+    except OSError as exc:
+        return type(exc).__name__
+    return "read: " + ", ".join(n for n in ("FNQ_API_TOKEN", "AWS_SECRET_ACCESS_KEY") if n.encode() in data)
+
+parent = os.getppid()
+print(json.dumps({
+    "uid": os.getuid(),
+    "environ": attempt(f"/proc/{parent}/environ"),
+    "mem": attempt(f"/proc/{parent}/mem"),
+    "own environ": attempt("/proc/self/environ"),
+}))
+"""
+
+
+def test_a_function_cannot_read_the_environment_of_the_api_or_the_worker(http: Http, tmp_path: Path) -> None:
+    # GIVEN a function reading its parent's /proc/<pid>/environ and mem: for a sync call the API
+    # process (which holds the token), for an async call the worker
+    deploy(http, tmp_path, "spy", "sync", READ_THE_PARENT)
+    deploy(http, tmp_path, "spy", "async", READ_THE_PARENT, type="async")
+
+    # WHEN it runs both ways
+    status, _, reply = http.call("spy", "sync")
+    assert status == 200, reply
+    from_api = json.loads(reply)
+    from_worker = json.loads(output_of_async_call(http, "spy", "async"))
+
+    # THEN it runs as the same unprivileged uid as the platform, reads its own environment, and
+    # the kernel refuses it the platform's
+    for seen in (from_api, from_worker):
+        assert seen == {
+            "uid": NOBODY,
+            "environ": "PermissionError",
+            "mem": "PermissionError",
+            "own environ": "read: ",
+        }
+
+
+VICTIM = """
+import json
+print(json.dumps({"victim": "runs its own code"}))
+"""
+# Rewrites every other bundle it finds beside its own code directory, and adds a json.py there
+# (the victim's `import json` would find it first).
+REWRITE_THE_OTHERS = """
+import json, os
+mine = os.getcwd()
+root = os.path.dirname(mine)
+changed = []
+for name in sorted(os.listdir(root)):
+    other = os.path.join(root, name)
+    if other == mine or not os.path.isdir(other):
+        continue
+    os.chmod(other, 0o755)
+    os.chmod(os.path.join(other, "func.py"), 0o644)
+    with open(os.path.join(other, "func.py"), "w") as f:
+        f.write("print('pwned')\\n")
+    with open(os.path.join(other, "json.py"), "w") as f:
+        f.write("raise SystemExit('pwned')\\n")
+    changed.append(name)
+print(json.dumps(changed))
+"""
+
+
+def test_rewriting_another_bundles_extracted_files_does_not_change_what_it_runs(
+    http: Http, tmp_path: Path
+) -> None:
+    # GIVEN a victim that has run once (its bundle is extracted in the API's cache)
+    deploy(http, tmp_path, "victim", "hello", VICTIM)
+    deploy(http, tmp_path, "attacker", "rewrite", REWRITE_THE_OTHERS)
+    assert http.call("victim", "hello")[2] == b'{"victim": "runs its own code"}\n'
+
+    # WHEN another function rewrites the files of every bundle beside its own, and adds a module
+    status, _, reply = http.call("attacker", "rewrite")
+    assert status == 200 and json.loads(reply), reply  # it did change them
+
+    # THEN the victim still runs its own code
+    status, _, reply = http.call("victim", "hello")
+    assert (status, reply) == (200, b'{"victim": "runs its own code"}\n')
+
+
+def test_a_double_forked_daemon_is_gone_when_its_call_ends(http: Http, tmp_path: Path) -> None:
+    # GIVEN a function that double-forks a daemon (its own session, stdio on /dev/null)
+    deploy(http, tmp_path, "daemons", "sync", DAEMONIZE)
+    deploy(http, tmp_path, "daemons", "async", DAEMONIZE, type="async")
+
+    # WHEN it runs in the API process and in the worker
+    status, _, reply = http.call("daemons", "sync")
+    assert status == 200, reply
+    from_api = int(reply)
+    from_worker = int(output_of_async_call(http, "daemons", "async"))
+
+    # THEN each daemon is gone as its call ends (a bounded poll: killing takes a moment)
+    assert until(lambda: not is_alive(from_api)), f"daemon {from_api} outlived its call"
+    assert until(lambda: not is_alive(from_worker)), f"daemon {from_worker} outlived its call"
+
+
+# Leaves three children it never waits for, and a grandchild in a session of its own that exits.
+FORK_AND_FORGET = """
+import os
+for _ in range(3):
+    if os.fork() == 0:
+        os._exit(0)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os._exit(0)
+    os._exit(0)
+print("forked")
+"""
+
+
+def test_no_zombie_is_left_after_50_forking_calls(http: Http, tmp_path: Path) -> None:
+    deploy(http, tmp_path, "forks", "sync", FORK_AND_FORGET)
+    deploy(http, tmp_path, "forks", "async", FORK_AND_FORGET, type="async")
+
+    for _ in range(40):
+        assert http.call("forks", "sync")[0] == 200
+    ids = [json.loads(http.call("forks", "async")[2])["call_id"] for _ in range(10)]
+    calls = [http.wait_for_call("forks", call_id) for call_id in ids]
+    assert [call["status"] for call in calls] == ["success"] * 10, [call.get("error") for call in calls]
+
+    assert until(lambda: not zombies_of(NOBODY)), f"zombies left: {zombies_of(NOBODY)}"
+
+
+def test_200_concurrent_sync_calls_stay_within_the_cap_and_version_keeps_answering(
+    stack: FnStart, tmp_path: Path
+) -> None:
+    # GIVEN a hot function capped at CAP processes
+    # WHEN 200 sync calls arrive at once, while its processes are counted and /version is timed
+    burst = run_burst(stack.url, tmp_path, calls=200, cap=CAP, token=TOKEN)
+    print(burst.render())
+
+    # THEN there were never more processes than the cap, every call was served or refused with
+    # Retry-After, and /version answered every time
+    assert burst.violations == [], burst.render()
+    assert burst.most_processes == CAP and burst.statuses[200] > 0
