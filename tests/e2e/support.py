@@ -61,7 +61,13 @@ def require_fn_command() -> None:
 def fn_start() -> Iterator[FnStart]:
     """`fn start --port PORT` through the console script; stopped with SIGTERM, then nothing is left."""
     require_fn_command()
-    stack = FnStart(free_port(), command=(str(FN), "start"), new_session=True)
+    with serving(FnStart(free_port(), command=(str(FN), "start"), new_session=True)) as stack:
+        yield stack
+
+
+@contextmanager
+def serving(stack: FnStart) -> Iterator[FnStart]:
+    """`stack` once it is ready; stopped with SIGTERM at the end, then nothing of it is left."""
     worker: int | None = None
     try:
         stack.ready()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import in_ci, stop_orphan
+from tests.e2e.support import in_ci, serving
 from tests.local.support import REPO, FnStart, Http, free_port
 from tests.support import bundle_of, write_function
 
@@ -99,18 +99,11 @@ def fn_start_as_nobody(**settings: str) -> Iterator[FnStart]:
     stack = FnStart(
         free_port(), command=(python.executable, "-m", "fnq.local"), new_session=True, env=env, user=NOBODY
     )
-    worker: int | None = None
     try:
-        stack.ready()
-        worker = stack.worker_pid
-        yield stack
+        with serving(stack):
+            yield stack
     finally:
-        try:
-            stack.stop()
-        finally:
-            if worker is not None:
-                stop_orphan(worker)
-            shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def deploy(http: Http, workdir: Path, app: str, name: str, source: str, **route: str) -> None:
