@@ -61,11 +61,14 @@ class Slots:
         self.peak = 0  # the most slots ever held at once (for tests and figures)
 
     def blocked(self, function: str) -> Blocked | None:
-        """Which cap stops a new process of `function` now, if any. Call holding `changed`."""
-        if self.limits.total and self._count >= self.limits.total:
-            return Blocked.TOTAL
+        """Which cap stops a new process of `function` now, if any. Call holding `changed`.
+
+        The function's own cap first: only stopping a process of the same function lifts it (and
+        that frees a slot of the total too)."""
         if self.limits.per_function and self._used.get(function, 0) >= self.limits.per_function:
             return Blocked.FUNCTION
+        if self.limits.total and self._count >= self.limits.total:
+            return Blocked.TOTAL
         return None
 
     def take(self, function: str) -> Slot:
