@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
+from chalicelib import wiring
 from chalicelib.errors import CapacityError
 from chalicelib.execute.capacity import ProcessLimits
 from chalicelib.execute.executor import Executor
 from chalicelib.models import CallStatus, RouteFormat
 from chalicelib.ports import Execution
+from tests.conftest import Stack
 from tests.execute.support import hot_python_function, invocation, python_function, running
+from tests.test_calls import call_of
 
 SLEEP_THEN_PID = """
 def handle(request):
@@ -134,3 +139,37 @@ def test_an_idle_process_of_another_function_is_stopped_to_make_room(
 
     assert second.status is CallStatus.SUCCESS
     assert not running(idle_pid) and executor.slots.peak == 1
+
+
+def test_over_http_a_refused_sync_call_is_a_503_with_retry_after_and_an_async_one_stays_queued(
+    stack: Stack,
+) -> None:
+    # GIVEN an API whose executor allows one process per function, that one busy
+    executor = Executor(limits=ProcessLimits(per_function=1, sync_wait_seconds=0.2, async_wait_seconds=0.2))
+    wiring.install(wiring.build(stack.settings, executor=executor))
+    stack.deploy("myapp", "hello")
+    stack.deploy("myapp", "later", type="async")
+    busy = [executor.pool.slot_for(function, 0) for function in ("myapp/hello", "myapp/later")]
+
+    # WHEN a sync call and an async call come
+    refused = stack.request("POST", "/r/myapp/hello", b"", {"content-type": "text/plain"})
+    queued = stack.request("POST", "/r/myapp/later", b"", {"content-type": "text/plain"})
+    batches = stack.work(max_batches=1)
+
+    # THEN the sync call is a 503 saying why, with Retry-After, and recorded as such
+    assert (refused.status_code, refused.headers["Retry-After"]) == (503, "1")
+    message = json.loads(refused.body)["error"]["message"]
+    assert message == "Too busy: 1 calls of this function are already running; retry later"
+    _, listing = stack.json("GET", "/v1/apps/myapp/calls?path=/hello")
+    assert [(c["status"], c["error"]) for c in listing["calls"]] == [("error", f"platform fault: {message}")]
+    # and the async call went back to the queue, its message left for later
+    later = queued.headers["Fn_call_id"]
+    assert batches == [{"batchItemFailures": [{"itemIdentifier": ANY}]}]
+    assert call_of(stack, "myapp", later)["status"] == "queued"
+
+    # and once a process is free, both run
+    for slot in busy:
+        slot.release()
+    again = stack.request("POST", "/r/myapp/hello", b"", {"content-type": "text/plain"})
+    assert again.status_code == 200, again.body
+    executor.close()
