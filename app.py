@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice import Chalice  # type: ignore[attr-defined]
 
-from chalicelib import http, wiring
+from chalicelib import http, ui, wiring
 from chalicelib.settings import CALLS_QUEUE_NAME, DEAD_LETTER_QUEUE_NAME
 
 app = Chalice(app_name="fnq")
@@ -18,6 +18,7 @@ app = Chalice(app_name="fnq")
 app.api.binary_types = [*app.api.binary_types, "application/zip"]
 http.bind(lambda: wiring.components().use_cases)
 app.register_blueprint(http.bp)
+app.register_blueprint(ui.bp)  # the dashboard at /ui (chalicelib/ui)
 
 
 @app.on_sqs_message(queue=CALLS_QUEUE_NAME, batch_size=10)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import settings
+from chalicelib import settings, ui
 from fnq import packaging
 from tests.infra.conftest import REPO, cfn_lint, chalice_config, load_yaml, stage_setting, stages
 
@@ -67,6 +67,12 @@ def test_the_lambda_zip_holds_the_app_and_its_vendored_dependencies_but_no_boto3
     # The workstation package (CLI, local stack, building, packaging) and its libraries stay out.
     assert not top_level & {"fnq", "boto3", "botocore", "moto", "click", "cfnlint"}
     assert not (packaged["dev"].parent / "build-dev" / "requirements.txt").exists()
+
+
+def test_the_lambda_zip_holds_the_dashboards_static_files(packaged):
+    names = set(zipfile.ZipFile(packaged["dev"] / "deployment.zip").namelist())
+
+    assert {f"chalicelib/ui/static/{name}" for name in (ui.PAGE, *ui.ASSETS)} <= names
 
 
 def test_the_packaged_app_imports_with_nothing_but_the_lambda_runtime(packaged, tmp_path):
