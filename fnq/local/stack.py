@@ -230,6 +230,7 @@ def shutdown(
 def banner(api_url: str, endpoint: str, env: dict[str, str], worker_pid: int, visibility_timeout: int) -> str:
     rows = [
         ("API", f"{api_url}  (fn CLI: FN_API_URL={api_url})"),
+        ("dashboard", f"{api_url}/ui"),
         ("AWS endpoint", f"{endpoint}  (moto; credentials {FAKE_KEY}/{FAKE_KEY}, region {DEFAULT_REGION})"),
         ("table", env[ENV_TABLE]),
         ("bucket", env[ENV_BUCKET]),
