@@ -49,12 +49,14 @@
   // Apps and routes are few: read every page.
   async function listAll(path, key) {
     const items = [];
+    const seen = new Set();
     let cursor = "";
     do {
+      seen.add(cursor);
       const page = await api("GET", path, { per_page: "100", cursor });
       items.push(...page[key]);
       cursor = page.next_cursor;
-    } while (cursor);
+    } while (cursor && !seen.has(cursor)); // a cursor seen before would loop forever
     return items;
   }
 
@@ -79,7 +81,7 @@
     const search = new URLSearchParams(Object.entries(query).filter(([, v]) => v)).toString();
     return hashOf("apps", app) + (search ? `?${search}` : "");
   };
-  const time = (value) => (value ? value.replace("T", " ").replace("Z", "") : "");
+  const time = (value) => (value ? value.replace("T", " ").replace("Z", " UTC") : "");
   const badge = (status) =>
     el("span", { class: `status ${STATUSES.includes(status) ? status : "other"}` }, status);
 
@@ -227,11 +229,14 @@
     // Cursors of the pages before this one, to walk back; "" is the first page.
     const cursors = [];
     let cursor = "";
+    // Only the latest request draws: a refresh answered after a page turn must not draw over it.
+    let loads = 0;
 
     async function loadCalls() {
+      const mine = ++loads;
       const page = await api("GET", `${appPath(app)}/calls`,
         { status, path, cursor, per_page: String(CALLS_PER_PAGE) });
-      if (!current(gen)) return;
+      if (!current(gen) || mine !== loads) return;
       callsBody.replaceChildren(...page.calls.map((call) => el("tr", { "data-call": call.id },
         el("td", {}, el("a", { href: hashOf("apps", app, "calls", call.id) }, el("code", {}, call.id))),
         el("td", {}, call.path),
@@ -310,6 +315,8 @@
     const logBox = el("pre", { class: "log" });
     const details = el("div");
     let logShown = false;
+    // Only the latest read draws: a refresh answered after a cancel or redrive would undo it.
+    let loads = 0;
 
     function draw(call) {
       const usage = call.usage || {};
@@ -370,8 +377,9 @@
     }
 
     async function load(known) {
+      const mine = ++loads;
       const call = known || (await api("GET", callPath(app, id))).call;
-      if (!current(gen)) return;
+      if (!current(gen) || mine !== loads) return;
       draw(call);
       if (OPEN.has(call.status)) {
         logBox.textContent = "(the log is written when the call ends)";
