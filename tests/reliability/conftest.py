@@ -70,11 +70,12 @@ def stack() -> Iterator[TunedFnStart]:
         started.stop()
 
 
-def deploy(http: Http, functions: Path, app: str, name: str, source: str, **route: Any) -> None:
-    """Upload `source` as a python function and PUT an async route running it."""
+def deploy(http: Http, functions: Path, app: str, name: str, source: str, **route: Any) -> str:
+    """Upload `source` as a python function and PUT an async route running it; answer its digest."""
     digest, data = bundle_of(write_function(functions / f"{app}-{name}", source, name=name))
     status, _, reply = http.request("PUT", f"/v1/bundles/sha256/{digest[7:]}", data, "application/zip")
     assert status == 200, reply
     spec = {"image": f"{name}:0.0.1", "bundle": digest, "type": "async", **route}
     status, body = http.json("PUT", f"/v1/apps/{app}/routes/{name}", {"route": spec})
     assert status == 200, body
+    return digest

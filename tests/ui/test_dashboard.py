@@ -18,7 +18,7 @@ from selenium.common.exceptions import WebDriverException
 
 from tests.e2e.support import HELLO_WORLD, Tutorial
 from tests.local.support import HELLO, Http
-from tests.support import bundle_of, write_function
+from tests.reliability.conftest import deploy
 from tests.ui.browser import Dashboard
 from tests.ui.conftest import TOKEN, DashboardStack
 from tests.ui.stage import stage_prefix
@@ -38,17 +38,6 @@ import sys
 print({MARKUP!r})
 print({MARKUP!r}, file=sys.stderr)
 """
-
-
-def deploy(http: Http, functions: Path, app: str, name: str, source: str, **route: object) -> str:
-    """Upload `source` as a python function, PUT an async route running it; answer its digest."""
-    digest, data = bundle_of(write_function(functions / f"{app}-{name}", source, name=name))
-    status, _, reply = http.request("PUT", f"/v1/bundles/sha256/{digest[7:]}", data, "application/zip")
-    assert status == 200, reply
-    spec = {"image": f"{name}:0.0.1", "bundle": digest, "type": "async", **route}
-    status, body = http.json("PUT", f"/v1/apps/{app}/routes/{name}", {"route": spec})
-    assert status == 200, body
-    return digest
 
 
 def submit(http: Http, app: str, name: str) -> str:
