@@ -74,19 +74,42 @@ def apt_get_calls_of_ci_toolchains(machine: Path, installed: list[str]) -> list[
     return record.read_text().splitlines() if record.exists() else []
 
 
+BROWSER = ["chromium", "chromedriver"]  # the dashboard's browser tests (tests/ui)
+
+
 def test_ci_installs_go_and_node_from_debian_when_both_are_missing(tmp_path: Path) -> None:
-    assert apt_get_calls_of_ci_toolchains(tmp_path, installed=[]) == [
+    assert apt_get_calls_of_ci_toolchains(tmp_path, installed=BROWSER) == [
         "update -qq",
         "install -y -qq golang-go nodejs",
     ]
 
 
 def test_ci_installs_only_the_missing_toolchain(tmp_path: Path) -> None:
-    assert apt_get_calls_of_ci_toolchains(tmp_path, installed=["go"]) == [
+    assert apt_get_calls_of_ci_toolchains(tmp_path, installed=["go", *BROWSER]) == [
         "update -qq",
         "install -y -qq nodejs",
     ]
 
 
-def test_ci_installs_nothing_on_a_machine_that_has_both(tmp_path: Path) -> None:
-    assert apt_get_calls_of_ci_toolchains(tmp_path, installed=["go", "node"]) == []
+@pytest.mark.parametrize(
+    ("installed", "packages"),
+    [([], "chromium chromium-driver"), (["chromium"], "chromium-driver"), (["chromedriver"], "chromium")],
+)
+def test_ci_installs_debians_chromium_and_its_driver_when_missing(
+    tmp_path: Path, installed: list[str], packages: str
+) -> None:
+    assert apt_get_calls_of_ci_toolchains(tmp_path, installed=["go", "node", *installed]) == [
+        "update -qq",
+        f"install -y -qq {packages}",
+    ]
+
+
+def test_ci_installs_everything_in_one_apt_get_on_a_bare_machine(tmp_path: Path) -> None:
+    assert apt_get_calls_of_ci_toolchains(tmp_path, installed=[]) == [
+        "update -qq",
+        "install -y -qq golang-go nodejs chromium chromium-driver",
+    ]
+
+
+def test_ci_installs_nothing_on_a_machine_that_has_everything(tmp_path: Path) -> None:
+    assert apt_get_calls_of_ci_toolchains(tmp_path, installed=["go", "node", *BROWSER]) == []
