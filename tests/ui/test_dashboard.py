@@ -16,6 +16,8 @@ import boto3
 import pytest
 from selenium.common.exceptions import WebDriverException
 
+from chalicelib.settings import DEFAULT_REGION
+from fnq.local.resources import FAKE_KEY
 from tests.e2e.support import HELLO_WORLD, Tutorial
 from tests.local.support import HELLO, Http
 from tests.reliability.conftest import deploy
@@ -166,9 +168,9 @@ def test_a_redrive_from_the_page_queues_a_dead_call_again(
     s3 = boto3.client(
         "s3",
         endpoint_url=local_stack.banner_value("AWS endpoint"),
-        aws_access_key_id="fnq",
-        aws_secret_access_key="fnq",
-        region_name="us-east-1",
+        aws_access_key_id=FAKE_KEY,
+        aws_secret_access_key=FAKE_KEY,
+        region_name=DEFAULT_REGION,
     )
     bucket, key = local_stack.banner_value("bucket"), f"bundles/sha256/{digest[7:]}.zip"
     bundle = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
