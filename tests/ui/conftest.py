@@ -6,21 +6,21 @@ a held message back after 2 s (so a call whose code went missing is dead within 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
 
 from tests.e2e.conftest import pytest_runtest_makereport  # noqa: F401  (a skip in CI fails)
-from tests.e2e.support import stop_orphan
-from tests.local.support import PYTHON, REPO, FnStart, Http, Process, free_port, process_env
+from tests.e2e.support import serving
+from tests.local.support import PYTHON, REPO, Http, Process, free_port, process_env
+from tests.reliability.conftest import TunedFnStart
 from tests.ui.browser import Dashboard, chromium, require_chromium
 
 TOKEN = "dashboard-s3cret"
 VISIBILITY_SECONDS = 2
 
 
-class DashboardStack(FnStart):
+class DashboardStack(TunedFnStart):
     """`fn start` with FNQ_API_TOKEN set, one attempt per call, and a short visibility timeout."""
 
     def __init__(self, port: int) -> None:
@@ -30,11 +30,6 @@ class DashboardStack(FnStart):
         Process.__init__(self, argv, env, cwd=REPO, new_session=True)
         self.url = f"http://localhost:{port}"
 
-    def banner_value(self, name: str) -> str:
-        match = re.search(rf"^  {name} +(\S+)", self.output, re.MULTILINE)
-        assert match, self.output
-        return match[1]
-
     def http(self) -> Http:
         return Http(self.url, token=TOKEN)
 
@@ -43,17 +38,8 @@ class DashboardStack(FnStart):
 def local_stack() -> Iterator[DashboardStack]:
     require_chromium()  # no stack for tests that cannot run
     started = DashboardStack(free_port())
-    worker: int | None = None
-    try:
-        started.ready()
-        worker = started.worker_pid
+    with serving(started):
         yield started
-    finally:
-        try:
-            started.stop()
-        finally:
-            if worker is not None:
-                stop_orphan(worker)
 
 
 @pytest.fixture(scope="module")

@@ -167,7 +167,7 @@ def test_a_redrive_from_the_page_queues_a_dead_call_again(
     digest = deploy(http, tmp_path, "orders", "restock", HELLO.replace("World", "Restocked"))
     s3 = boto3.client(
         "s3",
-        endpoint_url=local_stack.banner_value("AWS endpoint"),
+        endpoint_url=local_stack.aws_endpoint,
         aws_access_key_id=FAKE_KEY,
         aws_secret_access_key=FAKE_KEY,
         region_name=DEFAULT_REGION,
