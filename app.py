@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice  # type: ignore[attr-defined]
+from chalice import Chalice, Rate  # type: ignore[attr-defined]
 
 from chalicelib import http, ui, wiring
 from chalicelib.settings import CALLS_QUEUE_NAME, DEAD_LETTER_QUEUE_NAME
@@ -29,3 +29,10 @@ def handle_calls(event: Any) -> dict[str, Any]:
 @app.on_sqs_message(queue=DEAD_LETTER_QUEUE_NAME, batch_size=10)
 def handle_dead_calls(event: Any) -> dict[str, Any]:
     return wiring.components().dead_letters.handle_batch(event.to_dict())
+
+
+# Recovers the open calls no message will bring back (chalicelib/sweeper.py); `fn worker` runs
+# the same pass on its own timer.
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep(event: Any) -> dict[str, int]:
+    return wiring.components().sweeper.sweep().counts()

@@ -10,6 +10,9 @@ Lifecycle of a call (Fn's wire strings)::
       ├── cancel ──────────────────────────────────▶ cancelled
       └── enqueue failed / dead-lettered ───────────▶ error (dead) ──── redrive ───▶ queued
 
+The sweeper (sweeper.py) uses the same arrows for what no message will recover: running past its
+lease → queued (re-sent; sync: → error), and queued past its due time → queued (re-sent).
+
 Terminal states never change again, with one exception a user asks for: a *dead* call (one the
 platform gave up on: never enqueued, dead-lettered, or out of attempts, never a function's own
 failure) can be redriven back to queued. Every arrow is a conditional write in the store, checked
@@ -36,7 +39,14 @@ class CallStatus(StrEnum):
 
 
 TRANSITIONS: dict[CallStatus, frozenset[CallStatus]] = {
-    CallStatus.QUEUED: frozenset({CallStatus.RUNNING, CallStatus.CANCELLED, CallStatus.ERROR}),
+    CallStatus.QUEUED: frozenset(
+        {
+            CallStatus.RUNNING,
+            CallStatus.CANCELLED,
+            CallStatus.ERROR,
+            CallStatus.QUEUED,  # the sweeper re-sends a message that never came and moves the due time
+        }
+    ),
     CallStatus.RUNNING: frozenset(
         {
             CallStatus.RUNNING,  # a new attempt takes over an expired lease
@@ -56,6 +66,8 @@ TRANSITIONS: dict[CallStatus, frozenset[CallStatus]] = {
 
 # The error of an attempt whose worker vanished (its lease expired before it recorded an outcome).
 LEASE_EXPIRED = "worker lost: lease expired"
+# The error of a sync call whose API invocation vanished (killed, or cut at its time limit).
+SYNC_LOST = "API invocation lost: lease expired before an outcome was recorded"
 
 
 def fn_object(record: App | Route) -> dict[str, Any]:

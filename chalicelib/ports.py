@@ -149,6 +149,30 @@ class CallStore(Protocol):
         raise NotImplementedError
 
 
+class OpenCallStore(Protocol):
+    """What the sweeper needs: open calls past their deadline, found by key, and its two moves."""
+
+    def due_calls(self, now: datetime, limit: int) -> list[Call]:
+        """Queued calls past their due time and running calls past their lease (up to `limit` per shard)."""
+        raise NotImplementedError
+
+    def expire_lease(
+        self,
+        call_id: str,
+        attempt: int,
+        now: datetime,
+        target: CallStatus,
+        error: str,
+        attempt_started_at: datetime | None = None,
+    ) -> Call:
+        """running (this attempt, lease expired) → `target` (queued or error), the attempt recorded."""
+        raise NotImplementedError
+
+    def resend_due(self, call_id: str, now: datetime) -> Call:
+        """queued past its due time → queued with a new due time. TransitionError if not due."""
+        raise NotImplementedError
+
+
 class CallQueue(Protocol):
     def send(self, call_id: str, delay_seconds: int = 0) -> None:
         """Put the call's id on the calls queue. Raises ServiceUnavailableError on failure."""

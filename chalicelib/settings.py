@@ -27,6 +27,8 @@ ENV_MAX_FUNCTION_PROCESSES = "FNQ_MAX_FUNCTION_PROCESSES"
 ENV_MAX_PROCESSES_PER_FUNCTION = "FNQ_MAX_PROCESSES_PER_FUNCTION"
 ENV_PROCESS_WAIT_SECONDS = "FNQ_PROCESS_WAIT_SECONDS"
 ENV_ASYNC_PROCESS_WAIT_SECONDS = "FNQ_ASYNC_PROCESS_WAIT_SECONDS"
+ENV_SWEEP_QUEUED_SECONDS = "FNQ_SWEEP_QUEUED_SECONDS"
+ENV_SWEEP_INTERVAL_SECONDS = "FNQ_SWEEP_INTERVAL_SECONDS"
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 ENV_REGION = "AWS_DEFAULT_REGION"
 DEFAULT_REGION = "us-east-1"
@@ -78,6 +80,11 @@ class Settings:
     # goes back to the queue (keep this under lease_grace_seconds).
     process_wait_seconds: float = 10.0
     async_process_wait_seconds: float = 30.0
+    # A queued call whose message has not claimed it this long after it was queued is re-sent by
+    # the sweeper (a duplicate message is harmless: claims are conditional).
+    sweep_queued_seconds: int = 900
+    # How often `fn worker` runs a sweeper pass (the deployed stack: a schedule, every minute).
+    sweep_interval_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -112,4 +119,6 @@ class Settings:
             async_process_wait_seconds=float(
                 env.get(ENV_ASYNC_PROCESS_WAIT_SECONDS, base.async_process_wait_seconds)
             ),
+            sweep_queued_seconds=max(1, int(env.get(ENV_SWEEP_QUEUED_SECONDS, base.sweep_queued_seconds))),
+            sweep_interval_seconds=float(env.get(ENV_SWEEP_INTERVAL_SECONDS, base.sweep_interval_seconds)),
         )

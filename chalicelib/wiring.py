@@ -31,6 +31,7 @@ from chalicelib.ports import FunctionExecutor
 from chalicelib.routes import Routes
 from chalicelib.runner import CallRunner
 from chalicelib.settings import Settings
+from chalicelib.sweeper import Sweeper
 from chalicelib.uploads import BundleUploads
 
 
@@ -54,6 +55,7 @@ class Components:
     runner: CallRunner
     calls_handler: CallBatchHandler
     dead_letters: DeadLetterHandler
+    sweeper: Sweeper
 
 
 def build_stores(settings: Settings, clients: AwsClients) -> Stores:
@@ -62,7 +64,7 @@ def build_stores(settings: Settings, clients: AwsClients) -> Stores:
     return Stores(
         apps=CachedAppStore(DynamoAppStore(table), cache),
         routes=CachedRouteStore(DynamoRouteStore(table), cache),
-        calls=DynamoCallStore(table, settings.call_retention_days),
+        calls=DynamoCallStore(table, settings.call_retention_days, settings.sweep_queued_seconds),
         blobs=S3Blobs(clients, settings.bucket, settings.cache_dir),
         queue=SqsCallQueue(clients, settings.calls_queue_url),
     )
@@ -106,6 +108,7 @@ def build(
         runner,
         CallBatchHandler(runner),
         DeadLetterHandler(stores.calls, clock),
+        Sweeper(stores.calls, stores.queue, clock),
     )
 
 

@@ -25,6 +25,7 @@ from botocore.config import Config
 from chalicelib.execute.guard import guard_this_process
 from chalicelib.settings import ENV_CALLS_QUEUE_URL, Settings
 from fnq.local.event_source import Handler, SqsEventSource
+from fnq.local.sweeper import start_sweeping
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def run_worker(pollers: int = 2, parent_pid: int | None = None, stop: threading.
     ]
     for thread in threads:
         thread.start()
+    start_sweeping(stop, settings.sweep_interval_seconds, settings.region)
     log.info(
         "pid %d polling %s with %d poller(s)%s; endpoint %s",
         os.getpid(),

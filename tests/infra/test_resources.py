@@ -27,6 +27,18 @@ LISTED_FIELDS = [
     "id", "app_name", "path", "type", "status", "created_at", "started_at", "completed_at",
     "error", "attempt", "stats", "attempts", "name", "config", "annotations", "updated_at",
 ]  # fmt: skip
+# The sweeper's sparse index carries only what a recovery needs (chalicelib/sweeper.py).
+OPEN_FIELDS = [
+    "id",
+    "app_name",
+    "path",
+    "type",
+    "status",
+    "created_at",
+    "attempt",
+    "attempt_started_at",
+    "lease_until",
+]
 
 
 def test_the_local_stack_is_built_from_infra_and_its_outputs_are_the_apps_environment(
@@ -45,7 +57,13 @@ def test_the_local_stack_is_built_from_infra_and_its_outputs_are_the_apps_enviro
     assert {i["IndexName"]: i["Projection"]["NonKeyAttributes"] for i in table["GlobalSecondaryIndexes"]} == {
         "gsi1": LISTED_FIELDS,
         "gsi2": LISTED_FIELDS,
+        "open": OPEN_FIELDS,
     }
+    (open_index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "open"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in open_index["KeySchema"]] == [
+        ("openpk", "HASH"),
+        ("opensk", "RANGE"),
+    ]
     ttl = dynamodb.describe_time_to_live(TableName=local_stack[ENV_TABLE])["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
     s3.head_bucket(Bucket=local_stack[ENV_BUCKET])
@@ -130,3 +148,4 @@ def test_the_dead_letter_queue_keeps_messages_longer_than_the_calls_queue():
         return period
 
     assert retention("DeadLetterQueue") > retention("CallsQueue")
+

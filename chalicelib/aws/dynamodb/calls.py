@@ -1,7 +1,10 @@
 """Calls in the table (CallStore): every status change is one conditional write, through `_move`.
 
 A call's item is its record (chalicelib/codec.py) plus its key, its two index partitions (the
-app's and the route's, sharded; see table.py) and `expires_at` for DynamoDB's TTL.
+app's and the route's, sharded; see table.py) and `expires_at` for DynamoDB's TTL. While the call
+is open (queued or running) it also carries `openpk`/`opensk`, its place in the sparse index the
+sweeper reads: written by the same conditional writes that move the status, removed by those that
+end the call.
 """
 
 from __future__ import annotations
@@ -9,12 +12,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.aws.dynamodb.table import ConditionFailed, DynamoTable, call_key, values
+from chalicelib.aws.dynamodb.table import OPEN_INDEX, ConditionFailed, DynamoTable, call_key, values
 from chalicelib.codec import CALL, epoch_ms, iso_time
 from chalicelib.errors import ConflictError, TransitionError, call_not_found
 from chalicelib.ids import id_before
 from chalicelib.models import LEASE_EXPIRED, TRANSITIONS, Attempt, Call, CallStatus, RunStats
 from chalicelib.ports import CallQuery
+
+# The open-index attributes, removed by every move that ends a call.
+CLOSE = "openpk, opensk"
 
 # Appends the `:entry` list to the call's attempts (with `:empty` for a record without any).
 APPEND_ATTEMPT = "attempts = list_append(if_not_exists(attempts, :empty), :entry)"
@@ -35,9 +41,14 @@ def attempt_entry(
 
 
 class DynamoCallStore:
-    def __init__(self, table: DynamoTable, retention_days: int = 30) -> None:
+    def __init__(self, table: DynamoTable, retention_days: int = 30, queued_grace_seconds: int = 900) -> None:
         self._table = table
         self._retention = timedelta(days=retention_days)
+        # How long a queued call may wait for its message before the sweeper sends another.
+        self._queued_grace = timedelta(seconds=queued_grace_seconds)
+
+    def _due_ms(self, now: datetime) -> int:
+        return epoch_ms(now + self._queued_grace)
 
     def insert_call(self, call: Call) -> None:
         item = {
@@ -47,6 +58,7 @@ class DynamoCallStore:
             "gsi2pk": self._table.call_partition(call.app_name, call.id, call.path),
             "gsi2sk": call.id,
             "kind": "call",
+            **self._open_keys(call),
             **CALL.encode(call),
             # DynamoDB's TTL deletes the record after the retention (moto never does; fine locally).
             "expires_at": int((call.created_at + self._retention).timestamp()),
@@ -54,6 +66,28 @@ class DynamoCallStore:
         self._table.put(
             item, "attribute_not_exists(pk)", lambda: ConflictError(f"Call {call.id} already exists")
         )
+
+    def _open_keys(self, call: Call) -> dict[str, Any]:
+        """A new call's place in the open index: a sync call's lease end, a queued call's due time."""
+        if call.status is CallStatus.RUNNING and call.lease_expires_at is not None:
+            deadline = epoch_ms(call.lease_expires_at)
+        elif call.status is CallStatus.QUEUED:
+            deadline = self._due_ms(call.created_at)
+        else:
+            return {}
+        return {"openpk": self._table.open_partition(call.id), "opensk": deadline}
+
+    def due_calls(self, now: datetime, limit: int) -> list[Call]:
+        """Open calls whose deadline has passed: up to `limit` per shard, one Query each, by key."""
+        found: list[dict[str, Any]] = []
+        for partition in self._table.open_partitions():
+            found += self._table.query(
+                limit,
+                IndexName=OPEN_INDEX,
+                KeyConditionExpression="openpk = :pk AND opensk < :now_ms",
+                ExpressionAttributeValues=values(pk=partition, now_ms=epoch_ms(now)),
+            )
+        return [CALL.decode(i) for i in found]
 
     def get_call(self, call_id: str) -> Call:
         item = self._table.get(call_key(call_id))
@@ -88,7 +122,8 @@ class DynamoCallStore:
     def claim(self, call_id: str, now: datetime) -> Call:
         sets = (
             "attempt = if_not_exists(attempt, :zero) + :one, lease_until = :now_ms + lease_ms, "
-            "started_at = if_not_exists(started_at, :now), attempt_started_at = :now"
+            "started_at = if_not_exists(started_at, :now), attempt_started_at = :now, "
+            "opensk = :now_ms + lease_ms"
         )
         named: dict[str, Any] = {"zero": 0, "one": 1, "now_ms": epoch_ms(now), "now": iso_time(now)}
         try:
@@ -141,7 +176,13 @@ class DynamoCallStore:
             sets += ", stats = :stats"
             named["stats"] = CALL.value("stats", stats)
         return self._move(
-            call_id, {CallStatus.RUNNING}, status, sets, "lease_until", "attempt = :attempt", **named
+            call_id,
+            {CallStatus.RUNNING},
+            status,
+            sets,
+            f"lease_until, {CLOSE}",
+            "attempt = :attempt",
+            **named,
         )
 
     def requeue(
@@ -156,9 +197,10 @@ class DynamoCallStore:
             call_id,
             {CallStatus.RUNNING},
             CallStatus.QUEUED,
-            f"#error = :error, {APPEND_ATTEMPT}",
+            f"#error = :error, {APPEND_ATTEMPT}, opensk = :due",
             "lease_until",
             "attempt = :attempt",
+            due=self._due_ms(now),
             error=error,
             empty=[],
             entry=attempt_entry(attempt, attempt_started_at, CallStatus.ERROR, now, error),
@@ -171,6 +213,7 @@ class DynamoCallStore:
             {CallStatus.QUEUED},
             CallStatus.ERROR,
             "completed_at = :now, #error = :error, dead = :dead",
+            CLOSE,
             now=iso_time(now),
             error=error,
             dead=True,
@@ -181,11 +224,13 @@ class DynamoCallStore:
             call_id,
             {CallStatus.ERROR},
             CallStatus.QUEUED,
-            "redrive_base = attempt, redriven_at = :now",
+            "redrive_base = attempt, redriven_at = :now, openpk = :openpk, opensk = :due",
             "dead, completed_at, #error",
             "dead = :dead",
             dead=True,
             now=iso_time(now),
+            openpk=self._table.open_partition(call_id),
+            due=self._due_ms(now),
         )
 
     def cancel(self, call_id: str, now: datetime) -> Call:
@@ -194,8 +239,57 @@ class DynamoCallStore:
             {CallStatus.QUEUED, CallStatus.RUNNING},
             CallStatus.CANCELLED,
             "completed_at = :now",
-            "lease_until",
+            f"lease_until, {CLOSE}",
             now=iso_time(now),
+        )
+
+    def expire_lease(
+        self,
+        call_id: str,
+        attempt: int,
+        now: datetime,
+        target: CallStatus,
+        error: str,
+        attempt_started_at: datetime | None = None,
+    ) -> Call:
+        """The sweeper's move of a call running past its lease: back to queued (async, to be re-sent)
+        or to error (sync: its client is gone), recording the lost attempt. The guard is the
+        takeover's: this attempt still holds the call, and its lease has expired."""
+        sets = f"#error = :error, {APPEND_ATTEMPT}"
+        removes = "lease_until"
+        named: dict[str, Any] = {}
+        if target is CallStatus.QUEUED:
+            sets += ", opensk = :due"
+            named["due"] = self._due_ms(now)
+        else:
+            sets += ", completed_at = :now"
+            removes += f", {CLOSE}"
+            named["now"] = iso_time(now)
+        return self._move(
+            call_id,
+            {CallStatus.RUNNING},
+            target,
+            sets,
+            removes,
+            "attempt = :attempt AND lease_until < :now_ms",
+            attempt=attempt,
+            now_ms=epoch_ms(now),
+            error=error,
+            empty=[],
+            entry=attempt_entry(attempt, attempt_started_at, CallStatus.ERROR, now, error),
+            **named,
+        )
+
+    def resend_due(self, call_id: str, now: datetime) -> Call:
+        """A queued call past its due time gets a new due time; the winner of this write re-sends."""
+        return self._move(
+            call_id,
+            {CallStatus.QUEUED},
+            CallStatus.QUEUED,
+            "opensk = :due",
+            guard="opensk < :now_ms",
+            due=self._due_ms(now),
+            now_ms=epoch_ms(now),
         )
 
     def _move(

@@ -5,6 +5,8 @@
     route  APP#<app>   ROUTE#<path>  -                    -       -                           -
     call   CALL#<id>   #CALL         CALLS#<app>#<shard>  <id>    CALLS#<app>#<path>#<shard>  <id>
 
+    open call (queued or running), and only while open:   openpk OPEN#<shard>   opensk <deadline, epoch ms>
+
 Calls of an app are spread over `shards` index partitions (by the id's last character) so a busy
 app is not capped by one partition's write rate; a listing queries every shard and merges.
 A record's own attributes come from chalicelib/codec.py; the stores add these keys to them.
@@ -27,6 +29,10 @@ APP_SK = "#APP"
 CALL_SK = "#CALL"
 ROUTE_PREFIX = "ROUTE#"
 APPS_PARTITION = "APPS"
+# The sparse index of open calls by deadline (lease end when running, due time when queued): the
+# sweeper queries `opensk < now` per shard and never scans. Terminal calls carry no openpk.
+OPEN_INDEX = "open"
+OPEN_PREFIX = "OPEN#"
 BATCH_WRITE_MAX = 25
 
 _ser = TypeSerializer()
@@ -106,6 +112,13 @@ class DynamoTable:
 
     def call_partition(self, app_name: str, call_id: str, path: str | None = None) -> str:
         return self.call_partitions(app_name, path)[CROCKFORD.index(call_id[-1]) % self.shards]
+
+    def open_partitions(self) -> list[str]:
+        """The partitions of the open-calls index (all apps: the sweeper reads every one)."""
+        return [f"{OPEN_PREFIX}{shard}" for shard in range(self.shards)]
+
+    def open_partition(self, call_id: str) -> str:
+        return self.open_partitions()[CROCKFORD.index(call_id[-1]) % self.shards]
 
     def get(self, key: Mapping[str, str]) -> dict[str, Any] | None:
         item = self._db.get_item(TableName=self.name, Key=dump(key)).get("Item")
