@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from chalicelib import rules
 from chalicelib.errors import ConflictError, InvalidInputError, NotFoundError
-from chalicelib.models import App, Route
+from chalicelib.models import App, Route, RouteType
 from chalicelib.ports import AppStore, CodeStore, RouteStore
 
 
@@ -23,12 +24,14 @@ class Routes:
         code: CodeStore,
         clock: Callable[[], datetime],
         max_async_timeout: int = rules.MAX_ASYNC_TIMEOUT,
+        max_sync_timeout: int = rules.MAX_SYNC_TIMEOUT,
     ) -> None:
         self._apps = apps
         self._routes = routes
         self._code = code
         self._clock = clock
         self._max_async_timeout = max_async_timeout
+        self._max_sync_timeout = max_sync_timeout
 
     def list_routes(self, app_name: str, after_path: str | None, limit: int) -> list[Route]:
         routes = self._routes.list_routes(app_name, after_path, limit)
@@ -42,6 +45,7 @@ class Routes:
         route = rules.new_route(
             rules.validate_app_name(app_name), path, data, self._clock(), self._max_async_timeout
         )
+        route = self._within_sync_limit(route, data, created=True)
         self._check_bundle(route)
         self._ensure_app(app_name)
         return self._routes.create_route(route)
@@ -62,6 +66,7 @@ class Routes:
             )
         else:
             route = rules.updated_route(existing, data, now, self._max_async_timeout)
+        route = self._within_sync_limit(route, data, created=existing is None)
         self._check_bundle(route)
         self._ensure_app(app_name)
         self._routes.put_route(route)
@@ -72,9 +77,24 @@ class Routes:
         route = rules.updated_route(
             self._routes.get_route(app_name, path), data, self._clock(), self._max_async_timeout
         )
+        route = self._within_sync_limit(route, data, created=False)
         self._check_bundle(route)
         self._routes.put_route(route)
         return route
+
+    def _within_sync_limit(self, route: Route, data: dict[str, object], created: bool) -> Route:
+        """A sync call runs inside the API's own invocation, so its timeout is capped by what the
+        deployed API can serve (FNQ_MAX_SYNC_TIMEOUT: under API Gateway's 29 s and the API
+        Lambda's timeout). A new route that names no timeout gets the cap when Fn's default (30 s)
+        is above it; a route that asks for more is refused, naming the limit."""
+        if route.type is not RouteType.SYNC or route.timeout <= self._max_sync_timeout:
+            return route
+        if created and not data.get("timeout"):
+            return replace(route, timeout=self._max_sync_timeout)
+        raise InvalidInputError(
+            f"timeout value is out of range. A sync route on this API may run at most "
+            f"{self._max_sync_timeout} s (the API's time limit); make the route async to run longer"
+        )
 
     def get_route(self, app_name: str, path: str) -> Route:
         return self._routes.get_route(app_name, rules.clean_route_path(path))

@@ -23,6 +23,7 @@ ENV_AWS_MAX_ATTEMPTS = "FNQ_AWS_MAX_ATTEMPTS"
 ENV_API_TOKEN = "FNQ_API_TOKEN"
 ENV_MAX_ATTEMPTS = "FNQ_MAX_ATTEMPTS"
 ENV_MAX_ASYNC_TIMEOUT = "FNQ_MAX_ASYNC_TIMEOUT"
+ENV_MAX_SYNC_TIMEOUT = "FNQ_MAX_SYNC_TIMEOUT"
 ENV_MAX_FUNCTION_PROCESSES = "FNQ_MAX_FUNCTION_PROCESSES"
 ENV_MAX_PROCESSES_PER_FUNCTION = "FNQ_MAX_PROCESSES_PER_FUNCTION"
 ENV_PROCESS_WAIT_SECONDS = "FNQ_PROCESS_WAIT_SECONDS"
@@ -72,6 +73,10 @@ class Settings:
     # Fn allows async timeouts up to an hour; on Lambda the worker itself stops at 15 minutes, so
     # the deployed stages lower this (see .chalice/config.json) and routes above it are refused.
     max_async_timeout: int = 3600
+    # Fn allows sync timeouts up to 120 s; a sync call runs inside the API's invocation, which API
+    # Gateway cuts at 29 s and Lambda at the API function's timeout, so the deployed stages lower
+    # this (see .chalice/config.json) and sync routes above it are refused (chalicelib/routes.py).
+    max_sync_timeout: int = 120
     # Function processes (hot and cold, busy and idle) one API or worker process may run at once,
     # in all and per function (app + route); 0 lifts a cap. See chalicelib/execute/capacity.py.
     max_function_processes: int = 32
@@ -109,6 +114,7 @@ class Settings:
             api_token=env.get(ENV_API_TOKEN, base.api_token),
             max_attempts=max(1, int(env.get(ENV_MAX_ATTEMPTS, base.max_attempts))),
             max_async_timeout=int(env.get(ENV_MAX_ASYNC_TIMEOUT, base.max_async_timeout)),
+            max_sync_timeout=int(env.get(ENV_MAX_SYNC_TIMEOUT, base.max_sync_timeout)),
             max_function_processes=max(
                 0, int(env.get(ENV_MAX_FUNCTION_PROCESSES, base.max_function_processes))
             ),

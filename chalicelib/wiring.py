@@ -94,7 +94,14 @@ def build(
     )
     use_cases = UseCases(
         apps=Apps(stores.apps, stores.blobs, clock),
-        routes=Routes(stores.apps, stores.routes, stores.blobs, clock, settings.max_async_timeout),
+        routes=Routes(
+            stores.apps,
+            stores.routes,
+            stores.blobs,
+            clock,
+            settings.max_async_timeout,
+            settings.max_sync_timeout,
+        ),
         bundles=BundleUploads(stores.blobs),
         invoker=Invoker(stores.routes, stores.calls, stores.queue, stores.blobs, runner, clock, limits),
         calls=Calls(stores.apps, stores.calls, stores.queue, stores.blobs, clock),

@@ -154,3 +154,34 @@ def test_where_the_worker_cannot_run_an_hour_longer_async_timeouts_are_refused(s
     )
     route["timeout"] = 840
     assert stack.json("POST", "/v1/apps/a/routes", {"route": route})[0] == 200
+
+
+def test_a_sync_route_asking_for_more_than_the_api_can_serve_is_refused_naming_the_limit(
+    stack: Stack,
+) -> None:
+    from dataclasses import replace
+
+    from chalicelib import wiring
+
+    wiring.install(wiring.build(replace(stack.settings, max_sync_timeout=25)))
+    refused = (
+        400,
+        {
+            "error": {
+                "message": "timeout value is out of range. A sync route on this API may run at most 25 s "
+                "(the API's time limit); make the route async to run longer"
+            }
+        },
+    )
+    route = {"path": "/s", "image": "x:1", "type": "sync", "timeout": 26}
+    assert stack.json("POST", "/v1/apps/a/routes", {"route": route}) == refused
+    assert stack.json("PUT", "/v1/apps/a/routes/s", {"route": route}) == refused
+    # naming no timeout, a new sync route gets the cap instead of Fn's default of 30 s
+    assert stack.json("PUT", "/v1/apps/a/routes/s", {"route": {"image": "x:1"}})[1]["route"]["timeout"] == 25
+    # an update asking for more is refused too, and so is turning a long async route sync
+    assert stack.json("PATCH", "/v1/apps/a/routes/s", {"route": {"timeout": 60}}) == refused
+    slow = {"image": "x:1", "type": "async", "timeout": 100}
+    assert stack.json("PUT", "/v1/apps/a/routes/slow", {"route": slow})[0] == 200
+    assert stack.json("PATCH", "/v1/apps/a/routes/slow", {"route": {"type": "sync"}}) == refused
+    route["timeout"] = 25
+    assert stack.json("PUT", "/v1/apps/a/routes/s", {"route": route})[0] == 200

@@ -149,3 +149,16 @@ def test_the_dead_letter_queue_keeps_messages_longer_than_the_calls_queue():
 
     assert retention("DeadLetterQueue") > retention("CallsQueue")
 
+
+# API Gateway's integration timeout (not configurable above this for a REST API's Lambda proxy).
+API_GATEWAY_TIMEOUT = 29
+# What a sync call needs besides its function: the route lookup, the record, the log and outcome.
+SYNC_MARGIN = 4
+
+
+@pytest.mark.parametrize("stage", stages())
+def test_each_stage_caps_sync_timeouts_below_what_its_api_can_serve(stage):
+    cap = int(stage_setting(stage, "environment_variables")["FNQ_MAX_SYNC_TIMEOUT"])
+    api = stage_setting(stage, "lambda_timeout", "api_handler")
+
+    assert 0 < cap <= min(API_GATEWAY_TIMEOUT, api) - SYNC_MARGIN
