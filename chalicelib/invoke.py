@@ -13,16 +13,53 @@ from datetime import datetime, timedelta
 
 from chalicelib.errors import (
     CapacityError,
+    InvalidInputError,
     PayloadTooLargeError,
     ServiceUnavailableError,
     app_not_found,
     route_not_found,
 )
 from chalicelib.ids import new_call_id
-from chalicelib.models import App, Call, CallRequest, CallStatus, FunctionSpec, Route, RouteType
+from chalicelib.models import (
+    SQS_MAX_DELAY_SECONDS,
+    App,
+    Call,
+    CallRequest,
+    CallStatus,
+    FunctionSpec,
+    Route,
+    RouteType,
+)
 from chalicelib.ports import CallQueue, CallStore, Execution, PayloadStore, RouteStore, Runner
 
 log = logging.getLogger(__name__)
+
+# Delayed calls (beside Fn's API): an async invoke may carry `Fn-Delay: <seconds>` or
+# `Fn-Not-Before: <RFC 3339 time>`. Up to SQS's 15 minutes the message itself is delayed; beyond,
+# the call waits queued without a message and the sweeper sends it when due.
+MAX_DELAY = timedelta(days=14)
+
+
+def not_before_of(headers: dict[str, list[str]], now: datetime) -> datetime | None:
+    """The earliest start an invoke asks for (None: at once); 400 for a malformed or too far one."""
+    named = {name.lower(): values[0] for name, values in headers.items() if values}
+    if "fn-delay" in named:
+        try:
+            start = now + timedelta(seconds=int(named["fn-delay"]))
+        except ValueError as exc:
+            raise InvalidInputError("Fn-Delay must be a whole number of seconds") from exc
+    elif "fn-not-before" in named:
+        try:
+            start = datetime.fromisoformat(named["fn-not-before"].replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidInputError("Fn-Not-Before must be an RFC 3339 time") from exc
+        if start.tzinfo is None:
+            raise InvalidInputError("Fn-Not-Before must be an RFC 3339 time with its offset")
+    else:
+        return None
+    if start - now > MAX_DELAY:
+        raise InvalidInputError(f"a call may be delayed by at most {MAX_DELAY.days} days")
+    return start if start > now else None
 
 
 @dataclass(frozen=True)
@@ -48,10 +85,12 @@ class InvokeLimits:
     lease_grace_seconds: int  # a lease lasts the function's timeout plus this margin
 
 
-def publish(queue: CallQueue, calls: CallStore, call_id: str, now: Callable[[], datetime]) -> None:
+def publish(
+    queue: CallQueue, calls: CallStore, call_id: str, now: Callable[[], datetime], delay_seconds: int = 0
+) -> None:
     """Send a recorded queued call's id; if the send fails, fail the call (dead) and re-raise."""
     try:
-        queue.send(call_id)
+        queue.send(call_id, delay_seconds=delay_seconds)
     except ServiceUnavailableError:
         try:
             calls.fail_queued(call_id, now(), "could not enqueue the call; it was not run")
@@ -85,10 +124,15 @@ class Invoker:
         app, route = self._lookup(app_name, "/" + path.strip("/"))
         now = self._clock()
         call_id = new_call_id(now)
-        call = self._new_call(call_id, app, route, request, now)
+        not_before = not_before_of(request.headers, now)
+        if not_before is not None and route.type is not RouteType.ASYNC:
+            raise InvalidInputError("Fn-Delay and Fn-Not-Before apply to async routes only")
+        call = replace(self._new_call(call_id, app, route, request, now), not_before=not_before)
         if route.type is RouteType.ASYNC:
             self._calls.insert_call(call)  # persist first ...
-            publish(self._queue, self._calls, call_id, self._clock)  # ... then publish
+            delay = 0 if not_before is None else (not_before - now).total_seconds()
+            if delay <= SQS_MAX_DELAY_SECONDS:
+                publish(self._queue, self._calls, call_id, self._clock, int(delay))  # ... then publish
             return InvokeResult(call_id, route.headers)
         running = self._insert_running(call, now)
         try:

@@ -66,6 +66,8 @@ TRANSITIONS: dict[CallStatus, frozenset[CallStatus]] = {
 
 # The error of an attempt whose worker vanished (its lease expired before it recorded an outcome).
 LEASE_EXPIRED = "worker lost: lease expired"
+# The longest delay SQS gives a message; a call delayed longer waits for the sweeper to send it.
+SQS_MAX_DELAY_SECONDS = 900
 # The error of a sync call whose API invocation vanished (killed, or cut at its time limit).
 SYNC_LOST = "API invocation lost: lease expired before an outcome was recorded"
 
@@ -231,6 +233,9 @@ class Call:
     attempt_started_at: datetime | None = None
     stats: RunStats | None = None
     attempts: tuple[Attempt, ...] = ()
+    # A delayed call (Fn-Delay / Fn-Not-Before on an async invoke) waits queued, with no message,
+    # until this time; the sweeper finds it by key when due and sends it.
+    not_before: datetime | None = None
 
     def to_fn(self) -> dict[str, Any]:
         """Fn's call object, plus fnq's `type`, `attempt`, `attempts` (Fn clients ignore extra fields)."""
@@ -256,6 +261,8 @@ class Call:
             body["usage"] = self.stats.to_fn()
         body["type"] = self.type.value
         body["attempt"] = self.attempt
+        if self.not_before:
+            body["not_before"] = format_time(self.not_before)
         if self.dead:
             body["dead"] = True
         if self.attempts:

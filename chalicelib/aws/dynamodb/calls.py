@@ -16,7 +16,15 @@ from chalicelib.aws.dynamodb.table import OPEN_INDEX, ConditionFailed, DynamoTab
 from chalicelib.codec import CALL, epoch_ms, iso_time
 from chalicelib.errors import ConflictError, TransitionError, call_not_found
 from chalicelib.ids import id_before
-from chalicelib.models import LEASE_EXPIRED, TRANSITIONS, Attempt, Call, CallStatus, RunStats
+from chalicelib.models import (
+    LEASE_EXPIRED,
+    SQS_MAX_DELAY_SECONDS,
+    TRANSITIONS,
+    Attempt,
+    Call,
+    CallStatus,
+    RunStats,
+)
 from chalicelib.ports import CallQuery
 
 # The open-index attributes, removed by every move that ends a call.
@@ -71,6 +79,12 @@ class DynamoCallStore:
         """A new call's place in the open index: a sync call's lease end, a queued call's due time."""
         if call.status is CallStatus.RUNNING and call.lease_expires_at is not None:
             deadline = epoch_ms(call.lease_expires_at)
+        elif call.status is CallStatus.QUEUED and call.not_before is not None:
+            # A delayed call: beyond SQS's delay it has no message and the sweeper sends it when
+            # due; within, its message is delayed and it is overdue only a grace after.
+            wait = (call.not_before - call.created_at).total_seconds()
+            late = self._queued_grace if wait <= SQS_MAX_DELAY_SECONDS else timedelta(0)
+            deadline = epoch_ms(call.not_before + late)
         elif call.status is CallStatus.QUEUED:
             deadline = self._due_ms(call.created_at)
         else:
