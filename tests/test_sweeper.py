@@ -215,3 +215,26 @@ def test_calls_that_ended_otherwise_leave_the_index(stack: Stack) -> None:
     clock.now += timedelta(days=1)
     assert components.stores.calls.due_calls(clock(), 25) == []
     assert call_of(stack, cancelled)["status"] == "cancelled"
+
+
+def test_fn_workers_timer_runs_passes_until_stopped(stack: Stack) -> None:
+    import threading
+
+    from fnq.local.sweeper import start_sweeping
+
+    stack.deploy("myapp", "hello", timeout=10)
+    call = left_running_sync_call(stack, utcnow() - timedelta(minutes=5))
+    stop = threading.Event()
+    thread = start_sweeping(stop, 0.05, stack.settings.region)
+    assert thread is not None
+    try:
+        for _ in range(200):
+            if call_of(stack, call.id)["status"] == "error":
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert call_of(stack, call.id)["status"] == "error"
+    assert not thread.is_alive()
+    assert start_sweeping(threading.Event(), 0, stack.settings.region) is None
