@@ -171,11 +171,19 @@ class LogStore(Protocol):
         raise NotImplementedError
 
     def delete_logs(self, app_name: str) -> None:
-        """Delete every log of the app (the app is being deleted)."""
+        """Delete every log and result of the app (the app is being deleted)."""
         raise NotImplementedError
 
     def get_log(self, app_name: str, call_id: str) -> bytes:
         """Raises NotFoundError("Call log not found")."""
+        raise NotImplementedError
+
+    def put_result(self, app_name: str, call_id: str, body: bytes, content_type: str) -> None:
+        """Store the function's response body alone (no stderr), with its content type ("" if none)."""
+        raise NotImplementedError
+
+    def get_result(self, app_name: str, call_id: str) -> tuple[bytes, str]:
+        """The stored response body and content type; raises NotFoundError when there is none."""
         raise NotImplementedError
 
 

@@ -148,6 +148,14 @@ class CallRunner:
     def _store_log(self, call: Call, execution: Execution) -> None:
         # The log is written before the outcome, so a client that sees a terminal status finds
         # the log. If S3 refuses it, the outcome is still recorded: the function is not re-run.
+        if call.type is RouteType.ASYNC:
+            # The response body on its own (GET .../result): an async caller has no other way
+            # to it without the stderr lines the log holds. A sync caller got it in the reply.
+            # Written before the log, so a terminal status finds both.
+            try:
+                self._logs.put_result(call.app_name, call.id, execution.output, execution.content_type)
+            except Exception as exc:
+                log.error("call %s: result not stored: %s", call.id, exc)
         log_bytes = execution.log
         if call.type is RouteType.ASYNC and not log_bytes and execution.output:
             log_bytes = execution.output
