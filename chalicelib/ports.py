@@ -87,6 +87,14 @@ class CallStore(Protocol):
         """Write a new record (queued, or running for sync calls); the id must be new."""
         raise NotImplementedError
 
+    def insert_call_once(self, call: Call, key: str, fingerprint: str, until: datetime) -> tuple[str, str]:
+        """Write the call unless the app's idempotency `key` is held by a live earlier call.
+
+        The key (held until `until`) and the call are written together or not at all. Answers the
+        id and request fingerprint of the call holding the key: `call`'s own when it was written.
+        """
+        raise NotImplementedError
+
     def get_call(self, call_id: str) -> Call:
         """Raises NotFoundError("Call not found")."""
         raise NotImplementedError
