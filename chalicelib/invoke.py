@@ -52,6 +52,8 @@ class InvokeLimits:
     max_request_bytes: int  # larger bodies are refused (413)
     inline_body_bytes: int  # larger bodies go to the payload store, the record points to them
     lease_grace_seconds: int  # a lease lasts the function's timeout plus this margin
+    # With heartbeats, every lease (a claim's, a renewal's) lasts this long; 0: timeout + grace.
+    lease_seconds: int = 0
     # How long an async call's Idempotency-Key answers with that call (as Stripe's keys: a day).
     idempotency_seconds: int = 24 * 3600
 
@@ -199,7 +201,7 @@ class Invoker:
                 body_key=body_key,
                 body_size=len(request.body),
             ),
-            lease_seconds=route.timeout + self._limits.lease_grace_seconds,
+            lease_seconds=self._limits.lease_seconds or route.timeout + self._limits.lease_grace_seconds,
         )
 
     def _insert_running(self, call: Call, now: datetime) -> Call:

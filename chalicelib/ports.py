@@ -6,6 +6,7 @@ Adapters live in `chalicelib/aws/` (the only modules that import boto3) and are 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -156,6 +157,13 @@ class CallStore(Protocol):
         """queued or running → cancelled."""
         raise NotImplementedError
 
+    def renew(self, call_id: str, attempt: int, now: datetime, lease_seconds: int) -> None:
+        """Heartbeat: the lease of a call still running under `attempt` ends `lease_seconds` after now.
+
+        Raises TransitionError when the call moved on (cancelled, taken over, finished).
+        """
+        raise NotImplementedError
+
 
 class CallQueue(Protocol):
     def send(self, call_id: str, delay_seconds: int = 0) -> None:
@@ -235,6 +243,9 @@ class Invocation:
     content_type: str
     body: bytes
     deadline: datetime
+    # Set by the runner when the call was cancelled (its lease renewal was refused): the executor
+    # then kills the function's process tree and answers CANCELLED.
+    cancel: threading.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -246,7 +257,7 @@ class Execution:
     by the executor with an explicit truncation line.
     """
 
-    status: CallStatus  # SUCCESS, ERROR or TIMEOUT
+    status: CallStatus  # SUCCESS, ERROR, TIMEOUT, or CANCELLED (Invocation.cancel was set)
     output: bytes
     log: bytes
     stats: RunStats

@@ -98,6 +98,7 @@ class ColdExecutor:
                 # An oversized response fails the call whatever follows: stop it now.
                 done=lambda: output.overflowed,
                 close_stdin=True,
+                cancelled=invocation.cancel.is_set if invocation.cancel else None,
             )
         finally:
             status = child.finish()
@@ -111,6 +112,8 @@ class ColdExecutor:
         logged = capped_log(log, self._max_log_bytes)
         if pumped.stop is Stop.TIMEOUT:
             return Execution(CallStatus.TIMEOUT, result, logged, stats, error="Timed out")
+        if pumped.stop is Stop.CANCELLED:  # child.finish() above killed the tree
+            return Execution(CallStatus.CANCELLED, result, logged, stats, error="cancelled")
         if pumped.stop is Stop.MEMORY:
             return Execution(CallStatus.ERROR, result, logged, stats, error=memory_error(invocation.memory))
         if pumped.stop is Stop.DONE:

@@ -239,6 +239,17 @@ class DynamoCallStore:
             now=iso_time(now),
         )
 
+    def renew(self, call_id: str, attempt: int, now: datetime, lease_seconds: int) -> None:
+        self._move(
+            call_id,
+            {CallStatus.RUNNING},
+            CallStatus.RUNNING,
+            "lease_until = :until",
+            guard="attempt = :attempt",
+            until=epoch_ms(now) + lease_seconds * 1000,
+            attempt=attempt,
+        )
+
     def _move(
         self,
         call_id: str,
