@@ -84,3 +84,21 @@ def test_cancelling_a_running_call_kills_its_process_within_a_heartbeat(stack: S
     assert outcome == [Disposition.ACK]
     assert call_of(stack, "myapp", call_id)["status"] == "cancelled"
     assert stack.components.stores.blobs.get_log("myapp", call_id) == b"started\n"
+
+
+def test_a_cancelled_sync_call_answers_502_not_the_functions_output(stack: Stack, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    stack.deploy("myapp", "sleeps", SLEEPS, timeout=60, config={"PID_FILE": str(pid_file)})
+    wiring.install(wiring.build(replace(stack.settings, heartbeat_seconds=HEARTBEAT_SECONDS)))
+    replies: list[object] = []
+    caller = threading.Thread(target=lambda: replies.append(stack.request("POST", "/r/myapp/sleeps")))
+    caller.start()
+    try:
+        wait_for(lambda: pid_file.exists() and pid_file.read_text())
+        call_id = stack.json("GET", "/v1/apps/myapp/calls")[1]["calls"][0]["id"]
+        assert stack.json("POST", f"/v1/apps/myapp/calls/{call_id}/cancel")[0] == 200
+    finally:
+        caller.join(timeout=30)
+    (reply,) = replies
+    assert reply.status_code == 502  # type: ignore[attr-defined]
+    assert call_of(stack, "myapp", call_id)["status"] == "cancelled"

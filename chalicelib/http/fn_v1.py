@@ -242,7 +242,7 @@ def invoke(app: str, path: str = "/") -> Response:
         return ok({"call_id": result.call_id}, status=202, headers=reply_headers)
     if execution.status is CallStatus.TIMEOUT:
         return error_response(504, "Timed out", reply_headers)
-    if execution.status is CallStatus.ERROR:
+    if execution.status in (CallStatus.ERROR, CallStatus.CANCELLED):  # cancelled: killed mid-run
         return error_response(502, execution.error or "function failed", reply_headers)
     for name, values in execution.headers.items():
         reply_headers[name] = ", ".join(values)
