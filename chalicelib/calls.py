@@ -55,6 +55,18 @@ class Calls:
             raise NotFoundError("Call log not found")
         return self._logs.get_log(app_name, call_id)
 
+    def get_result(self, app_name: str, call_id: str) -> tuple[bytes, str]:
+        """The response body alone and its content type (async calls; a sync caller had it)."""
+        call = self.get_call(app_name, call_id)
+        try:
+            return self._logs.get_result(app_name, call_id)
+        except NotFoundError:
+            if call.status in (CallStatus.QUEUED, CallStatus.RUNNING):
+                raise NotFoundError(
+                    f"Call result not found: the call is still {call.status.value}, try again when it ends"
+                ) from None
+            raise
+
     def cancel_call(self, app_name: str, call_id: str) -> Call:
         self.get_call(app_name, call_id)
         try:

@@ -6,6 +6,7 @@ its call; a call whose message never left is marked failed (dead), never left qu
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.errors import (
     CapacityError,
+    ConflictError,
     InvalidInputError,
     PayloadTooLargeError,
     ServiceUnavailableError,
@@ -62,6 +64,10 @@ def not_before_of(headers: dict[str, list[str]], now: datetime) -> datetime | No
     return start if start > now else None
 
 
+IDEMPOTENCY_HEADER = "idempotency-key"
+MAX_IDEMPOTENCY_KEY = 255
+
+
 @dataclass(frozen=True)
 class IncomingRequest:
     method: str
@@ -83,6 +89,37 @@ class InvokeLimits:
     max_request_bytes: int  # larger bodies are refused (413)
     inline_body_bytes: int  # larger bodies go to the payload store, the record points to them
     lease_grace_seconds: int  # a lease lasts the function's timeout plus this margin
+    # With heartbeats, every lease (a claim's, a renewal's) lasts this long; 0: timeout + grace.
+    lease_seconds: int = 0
+    # How long an async call's Idempotency-Key answers with that call (as Stripe's keys: a day).
+    idempotency_seconds: int = 24 * 3600
+
+
+def idempotency_key(headers: dict[str, list[str]]) -> str:
+    """The request's Idempotency-Key ("" without one); 400 for a key that cannot be one."""
+    for name, values in headers.items():
+        if name.lower() == IDEMPOTENCY_HEADER and values:
+            key = values[0].strip()
+            if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+                raise InvalidInputError(
+                    f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"
+                )
+            return key
+    return ""
+
+
+def request_fingerprint(app_name: str, path: str, request: IncomingRequest) -> str:
+    """What makes two requests "the same" for an Idempotency-Key: method, target, type and body.
+
+    The query string is part of the target; the host is not (one API may have several names),
+    nor other headers (clients add dates, tracing ids, tokens that change between retries).
+    """
+    query = request.url.partition("?")[2]
+    digest = hashlib.sha256()
+    for part in (request.method.upper(), app_name, path, query, request.content_type):
+        digest.update(part.encode() + b"\0")
+    digest.update(request.body)
+    return digest.hexdigest()
 
 
 def publish(
@@ -129,7 +166,13 @@ class Invoker:
             raise InvalidInputError("Fn-Delay and Fn-Not-Before apply to async routes only")
         call = replace(self._new_call(call_id, app, route, request, now), not_before=not_before)
         if route.type is RouteType.ASYNC:
-            self._calls.insert_call(call)  # persist first ...
+            key = idempotency_key(request.headers)
+            if key:
+                first = self._insert_once(call, key, request, now)
+                if first != call_id:
+                    return InvokeResult(first, route.headers)  # a repeat: nothing new runs
+            else:
+                self._calls.insert_call(call)  # persist first ...
             delay = 0 if not_before is None else (not_before - now).total_seconds()
             if delay <= SQS_MAX_DELAY_SECONDS:
                 publish(self._queue, self._calls, call_id, self._clock, int(delay))  # ... then publish
@@ -145,6 +188,20 @@ class Invoker:
             self._record_platform_fault(running, str(exc))
             raise ServiceUnavailableError("Could not run the function, try again") from exc
         return InvokeResult(call_id, route.headers, execution)
+
+    def _insert_once(self, call: Call, key: str, request: IncomingRequest, now: datetime) -> str:
+        """Insert the call under its Idempotency-Key; answer the id of the call that holds the key.
+
+        A repeat of the same request gets the first call's id; the same key on another request is
+        a 409 naming the first call (the client reused a key by mistake: running either would be
+        wrong).
+        """
+        fingerprint = request_fingerprint(call.app_name, call.path, request)
+        until = now + timedelta(seconds=self._limits.idempotency_seconds)
+        first, held = self._calls.insert_call_once(call, key, fingerprint, until)
+        if held != fingerprint:
+            raise ConflictError(f"Idempotency-Key {key!r} was used for call {first} with a different request")
+        return first
 
     def _lookup(self, app_name: str, path: str) -> tuple[App, Route]:
         app, route = self._routes.get_app_and_route(app_name, path)
@@ -188,7 +245,7 @@ class Invoker:
                 body_key=body_key,
                 body_size=len(request.body),
             ),
-            lease_seconds=route.timeout + self._limits.lease_grace_seconds,
+            lease_seconds=self._limits.lease_seconds or route.timeout + self._limits.lease_grace_seconds,
         )
 
     def _insert_running(self, call: Call, now: datetime) -> Call:

@@ -6,6 +6,7 @@ Adapters live in `chalicelib/aws/` (the only modules that import boto3) and are 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -87,6 +88,14 @@ class CallStore(Protocol):
         """Write a new record (queued, or running for sync calls); the id must be new."""
         raise NotImplementedError
 
+    def insert_call_once(self, call: Call, key: str, fingerprint: str, until: datetime) -> tuple[str, str]:
+        """Write the call unless the app's idempotency `key` is held by a live earlier call.
+
+        The key (held until `until`) and the call are written together or not at all. Answers the
+        id and request fingerprint of the call holding the key: `call`'s own when it was written.
+        """
+        raise NotImplementedError
+
     def get_call(self, call_id: str) -> Call:
         """Raises NotFoundError("Call not found")."""
         raise NotImplementedError
@@ -148,6 +157,13 @@ class CallStore(Protocol):
         """queued or running → cancelled."""
         raise NotImplementedError
 
+    def renew(self, call_id: str, attempt: int, now: datetime, lease_seconds: int) -> None:
+        """Heartbeat: the lease of a call still running under `attempt` ends `lease_seconds` after now.
+
+        Raises TransitionError when the call moved on (cancelled, taken over, finished).
+        """
+        raise NotImplementedError
+
 
 class OpenCallStore(Protocol):
     """What the sweeper needs: open calls past their deadline, found by key, and its two moves."""
@@ -195,11 +211,19 @@ class LogStore(Protocol):
         raise NotImplementedError
 
     def delete_logs(self, app_name: str) -> None:
-        """Delete every log of the app (the app is being deleted)."""
+        """Delete every log and result of the app (the app is being deleted)."""
         raise NotImplementedError
 
     def get_log(self, app_name: str, call_id: str) -> bytes:
         """Raises NotFoundError("Call log not found")."""
+        raise NotImplementedError
+
+    def put_result(self, app_name: str, call_id: str, body: bytes, content_type: str) -> None:
+        """Store the function's response body alone (no stderr), with its content type ("" if none)."""
+        raise NotImplementedError
+
+    def get_result(self, app_name: str, call_id: str) -> tuple[bytes, str]:
+        """The stored response body and content type; raises NotFoundError when there is none."""
         raise NotImplementedError
 
 
@@ -243,6 +267,9 @@ class Invocation:
     content_type: str
     body: bytes
     deadline: datetime
+    # Set by the runner when the call was cancelled (its lease renewal was refused): the executor
+    # then kills the function's process tree and answers CANCELLED.
+    cancel: threading.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -254,7 +281,7 @@ class Execution:
     by the executor with an explicit truncation line.
     """
 
-    status: CallStatus  # SUCCESS, ERROR or TIMEOUT
+    status: CallStatus  # SUCCESS, ERROR, TIMEOUT, or CANCELLED (Invocation.cancel was set)
     output: bytes
     log: bytes
     stats: RunStats

@@ -6,9 +6,12 @@ done with (ACK) or must come back later (RETRY). Sync calls run the same steps i
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -30,6 +33,14 @@ log = logging.getLogger(__name__)
 FINISH_TRIES = 3
 
 
+@dataclass(frozen=True)
+class Heartbeats:
+    """Lease renewal while a function runs: every `every_seconds`, the lease is set to now + lease."""
+
+    every_seconds: float
+    lease_seconds: int
+
+
 class Disposition(StrEnum):
     ACK = "ack"  # the message has done its work (or never will): delete it
     RETRY = "retry"  # leave the message for redelivery after its visibility timeout
@@ -47,6 +58,7 @@ class CallRunner:
         clock: Callable[[], datetime],
         max_attempts: int = 5,
         sleep: Callable[[float], None] = time.sleep,
+        heartbeat: Heartbeats | None = None,
     ) -> None:
         self._calls = calls
         self._code = code
@@ -57,6 +69,7 @@ class CallRunner:
         self._clock = clock
         self._max_attempts = max_attempts
         self._sleep = sleep
+        self._heartbeat = heartbeat
 
     def process(self, call_id: str) -> Disposition:
         """Run one queued call, once per attempt however often its message is delivered."""
@@ -80,7 +93,8 @@ class CallRunner:
             self._finish(call, CallStatus.ERROR, f"gave up after {tried} attempts", dead=True)
             return Disposition.ACK
         try:
-            execution = self._run(call)
+            with self._beating(call) as cancel:
+                execution = self._run(call, cancel)
         except Exception as exc:  # a platform fault: the code or body could not be fetched, ...
             log.warning("call %s attempt %s failed before running: %s", call.id, call.attempt, exc)
             self._requeue_quietly(call, f"platform fault: {exc}")
@@ -94,10 +108,43 @@ class CallRunner:
 
     def run_sync(self, call: Call) -> Execution:
         """Run a call already recorded as running (sync invoke); record its outcome and log."""
-        execution = self._run(call)
+        with self._beating(call) as cancel:
+            execution = self._run(call, cancel)
         self._store_log(call, execution)
         self._finish(call, execution.status, execution.error, execution.stats)
         return execution
+
+    @contextlib.contextmanager
+    def _beating(self, call: Call) -> Iterator[threading.Event]:
+        """Renew the call's lease while the block runs; the event is set once the call is cancelled.
+
+        A refused renewal means the call moved on without this attempt (cancelled, or its lease
+        was lost and taken over): the executor, watching the event, kills the function.
+        """
+        cancel = threading.Event()
+        if self._heartbeat is None:
+            yield cancel
+            return
+        beats = self._heartbeat
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(beats.every_seconds):
+                try:
+                    self._calls.renew(call.id, call.attempt, self._clock(), beats.lease_seconds)
+                except (TransitionError, NotFoundError):
+                    cancel.set()
+                    return
+                except Exception as exc:  # the lease still has time: try again next beat
+                    log.warning("call %s: lease not renewed: %s", call.id, exc)
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{call.id}", daemon=True)
+        thread.start()
+        try:
+            yield cancel
+        finally:
+            stop.set()
+            thread.join()
 
     def _recorded_outcome(self, call: Call) -> Execution | None:
         """The outcome a lost previous attempt stored with its log, if the claim was a takeover."""
@@ -109,7 +156,7 @@ class CallRunner:
             return None
         return outcome_from_metadata(outcome)
 
-    def _run(self, call: Call) -> Execution:
+    def _run(self, call: Call, cancel: threading.Event | None = None) -> Execution:
         function, request = call.function, call.request
         if function is None or request is None:
             raise NotFoundError(f"call {call.id} has no function snapshot")
@@ -142,12 +189,21 @@ class CallRunner:
             content_type=request.content_type,
             body=body,
             deadline=now + timedelta(seconds=function.timeout),
+            cancel=cancel,
         )
         return self._executor.execute(code_dir, invocation)
 
     def _store_log(self, call: Call, execution: Execution) -> None:
         # The log is written before the outcome, so a client that sees a terminal status finds
         # the log. If S3 refuses it, the outcome is still recorded: the function is not re-run.
+        if call.type is RouteType.ASYNC:
+            # The response body on its own (GET .../result): an async caller has no other way
+            # to it without the stderr lines the log holds. A sync caller got it in the reply.
+            # Written before the log, so a terminal status finds both.
+            try:
+                self._logs.put_result(call.app_name, call.id, execution.output, execution.content_type)
+            except Exception as exc:
+                log.error("call %s: result not stored: %s", call.id, exc)
         log_bytes = execution.log
         if call.type is RouteType.ASYNC and not log_bytes and execution.output:
             log_bytes = execution.output

@@ -18,6 +18,8 @@ ENV_INLINE_BODY_BYTES = "FNQ_INLINE_BODY_BYTES"
 ENV_ROUTE_CACHE_SECONDS = "FNQ_ROUTE_CACHE_SECONDS"
 ENV_CALL_SHARDS = "FNQ_CALL_SHARDS"
 ENV_LEASE_GRACE_SECONDS = "FNQ_LEASE_GRACE_SECONDS"
+ENV_HEARTBEAT_SECONDS = "FNQ_HEARTBEAT_SECONDS"
+ENV_LEASE_SECONDS = "FNQ_LEASE_SECONDS"
 ENV_CALL_RETENTION_DAYS = "FNQ_CALL_RETENTION_DAYS"
 ENV_AWS_MAX_ATTEMPTS = "FNQ_AWS_MAX_ATTEMPTS"
 ENV_API_TOKEN = "FNQ_API_TOKEN"
@@ -62,6 +64,12 @@ class Settings:
     call_shards: int = 4
     # A lease lasts the function's timeout plus this margin for fetching code and recording.
     lease_grace_seconds: int = 60
+    # The worker renews a running call's lease every heartbeat_seconds, to now + lease_seconds,
+    # so a dead worker's call is taken over within about lease_seconds whatever its timeout, and
+    # a cancelled call is killed within one heartbeat. heartbeat_seconds 0: no heartbeats, and
+    # the lease is the timeout + lease_grace_seconds as before.
+    heartbeat_seconds: float = 10.0
+    lease_seconds: int = 45
     call_retention_days: int = 30
     # Attempts per AWS request (botocore standard mode: throttling and transient faults, backoff).
     aws_max_attempts: int = 5
@@ -109,6 +117,8 @@ class Settings:
             route_cache_seconds=float(env.get(ENV_ROUTE_CACHE_SECONDS, base.route_cache_seconds)),
             call_shards=max(1, int(env.get(ENV_CALL_SHARDS, base.call_shards))),
             lease_grace_seconds=int(env.get(ENV_LEASE_GRACE_SECONDS, base.lease_grace_seconds)),
+            heartbeat_seconds=float(env.get(ENV_HEARTBEAT_SECONDS, base.heartbeat_seconds)),
+            lease_seconds=int(env.get(ENV_LEASE_SECONDS, base.lease_seconds)),
             call_retention_days=int(env.get(ENV_CALL_RETENTION_DAYS, base.call_retention_days)),
             aws_max_attempts=max(1, int(env.get(ENV_AWS_MAX_ATTEMPTS, base.aws_max_attempts))),
             api_token=env.get(ENV_API_TOKEN, base.api_token),

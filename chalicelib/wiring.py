@@ -29,7 +29,7 @@ from chalicelib.ids import utcnow
 from chalicelib.invoke import InvokeLimits, Invoker
 from chalicelib.ports import FunctionExecutor
 from chalicelib.routes import Routes
-from chalicelib.runner import CallRunner
+from chalicelib.runner import CallRunner, Heartbeats
 from chalicelib.settings import Settings
 from chalicelib.sweeper import Sweeper
 from chalicelib.uploads import BundleUploads
@@ -86,11 +86,15 @@ def build(
         executor=executor or Executor.from_settings(settings),
         clock=clock,
         max_attempts=settings.max_attempts,
+        heartbeat=Heartbeats(settings.heartbeat_seconds, settings.lease_seconds)
+        if settings.heartbeat_seconds > 0
+        else None,
     )
     limits = InvokeLimits(
         max_request_bytes=settings.max_request_bytes,
         inline_body_bytes=settings.inline_body_bytes,
         lease_grace_seconds=settings.lease_grace_seconds,
+        lease_seconds=settings.lease_seconds if settings.heartbeat_seconds > 0 else 0,
     )
     use_cases = UseCases(
         apps=Apps(stores.apps, stores.blobs, clock),

@@ -8,7 +8,7 @@ from tests.conftest import Stack
 __all__ = ["count_requests"]  # re-exported: other tests count requests through this module too
 
 
-def test_an_async_call_costs_seven_requests_cold_and_five_warm(stack: Stack) -> None:
+def test_an_async_call_costs_eight_requests_cold_and_six_warm(stack: Stack) -> None:
     stack.deploy("myapp", "hello", type="async")
 
     cold, warm, call_id = async_call_requests(stack, "myapp", "hello")
@@ -19,8 +19,9 @@ def test_an_async_call_costs_seven_requests_cold_and_five_warm(stack: Stack) -> 
         "SendMessage",
         "UpdateItem",
         "GetObject",
-        "PutObject",
+        "PutObject",  # the result (the response body alone)
+        "PutObject",  # the log
         "UpdateItem",
     ]
-    assert warm == ["PutItem", "SendMessage", "UpdateItem", "PutObject", "UpdateItem"]
+    assert warm == ["PutItem", "SendMessage", "UpdateItem", "PutObject", "PutObject", "UpdateItem"]
     assert stack.json("GET", f"/v1/apps/myapp/calls/{call_id}")[1]["call"]["status"] == "success"

@@ -42,7 +42,7 @@ def test_a_call_left_running_by_a_dead_worker_is_taken_over_after_its_lease(
     assert components.runner.process(call_id) is Disposition.RETRY
     assert not side.exists()
 
-    # WHEN it comes back after the lease (timeout 10 s + grace 5 s) has expired
+    # WHEN it comes back after the lease (15 s on this stack, renewed by heartbeats) has expired
     clock.now += timedelta(seconds=16)
     assert components.runner.process(call_id) is Disposition.ACK
 

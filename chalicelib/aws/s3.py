@@ -15,6 +15,9 @@ from chalicelib.errors import NotFoundError
 from chalicelib.execute.cache import BundleCache
 
 LOGS = "logs/"
+RESULTS = "results/"
+# The function's content type rides in metadata: the object's own ContentType cannot say "none".
+RESULT_TYPE = "fn-content-type"
 PAYLOADS = "payloads/"
 BUNDLES = "bundles/sha256/"
 
@@ -68,12 +71,27 @@ class S3Blobs:
             raise
 
     def delete_logs(self, app_name: str) -> None:
-        """Delete every log of an app (app deletion), a page of 1,000 keys per request."""
+        """Delete every log and result of an app (app deletion), a page of 1,000 keys per request."""
         paginator = self._clients.s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self._bucket, Prefix=f"{LOGS}{app_name}/"):
-            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
-            if keys:
-                self._clients.s3.delete_objects(Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})  # type: ignore[typeddict-item]
+        for prefix in (LOGS, RESULTS):
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=f"{prefix}{app_name}/"):
+                keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+                if keys:
+                    delete = {"Objects": keys, "Quiet": True}
+                    self._clients.s3.delete_objects(Bucket=self._bucket, Delete=delete)  # type: ignore[arg-type]
+
+    def put_result(self, app_name: str, call_id: str, body: bytes, content_type: str) -> None:
+        metadata = {RESULT_TYPE: quote(content_type, safe="")}
+        self._put(f"{RESULTS}{app_name}/{call_id}", body, "application/octet-stream", metadata)
+
+    def get_result(self, app_name: str, call_id: str) -> tuple[bytes, str]:
+        try:
+            got = self._clients.s3.get_object(Bucket=self._bucket, Key=f"{RESULTS}{app_name}/{call_id}")
+        except ClientError as exc:
+            if _missing(exc):
+                raise NotFoundError("Call result not found") from exc
+            raise
+        return got["Body"].read(), unquote(got.get("Metadata", {}).get(RESULT_TYPE, ""))
 
     # PayloadStore
     def put_payload(self, key: str, data: bytes) -> None:

@@ -67,16 +67,25 @@ class ColdExecutor:
     ) -> Execution:
         # The timeout counts from here: waiting for a slot is not the function's time.
         started = time.monotonic()
-        # Async calls log stdout and stderr interleaved (as Fn did), so both share one pipe.
-        merged = invocation.type is RouteType.ASYNC
+        # Async calls log stdout and stderr interleaved (as Fn did), in the order the worker reads
+        # the two pipes; stdout is also the call's result (GET .../result), so it has its own
+        # pipe rather than sharing stderr's, and the same output cap as a sync response.
+        logs_output = invocation.type is RouteType.ASYNC
         env = {**cold_env(invocation, command.env), **workspace.env()}
         try:
-            child = Child(command.argv, code_dir, env, merge_stderr=merged, reaper=self._reaper)
+            child = Child(command.argv, code_dir, env, merge_stderr=False, reaper=self._reaper)
         except OSError as exc:
             return failed_to_start(exc, started)
         output = CappedBuffer(self._max_output_bytes)
         log = CappedBuffer(self._max_log_bytes)
-        sinks: dict[int, Callable[[bytes], None]] = {child.stdout_fd: log.write if merged else output.write}
+
+        def output_and_log(chunk: bytes) -> None:
+            output.write(chunk)
+            log.write(chunk)
+
+        sinks: dict[int, Callable[[bytes], None]] = {
+            child.stdout_fd: output_and_log if logs_output else output.write
+        }
         if child.stderr_fd is not None:
             sinks[child.stderr_fd] = log.write
         try:
@@ -89,6 +98,7 @@ class ColdExecutor:
                 # An oversized response fails the call whatever follows: stop it now.
                 done=lambda: output.overflowed,
                 close_stdin=True,
+                cancelled=invocation.cancel.is_set if invocation.cancel else None,
             )
         finally:
             status = child.finish()
@@ -102,6 +112,8 @@ class ColdExecutor:
         logged = capped_log(log, self._max_log_bytes)
         if pumped.stop is Stop.TIMEOUT:
             return Execution(CallStatus.TIMEOUT, result, logged, stats, error="Timed out")
+        if pumped.stop is Stop.CANCELLED:  # child.finish() above killed the tree
+            return Execution(CallStatus.CANCELLED, result, logged, stats, error="cancelled")
         if pumped.stop is Stop.MEMORY:
             return Execution(CallStatus.ERROR, result, logged, stats, error=memory_error(invocation.memory))
         if pumped.stop is Stop.DONE:

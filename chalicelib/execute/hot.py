@@ -124,6 +124,7 @@ class HotProcess:
             memory_kb=invocation.memory * 1024,
             done=lambda: reader.complete,
             close_stdin=False,
+            cancelled=invocation.cancel.is_set if invocation.cancel else None,
         )
         # stderr written before the response is in its pipe by now: it belongs to this call.
         drain(self._child.stderr_fd, log.write, limit=max_log_bytes + 1)
@@ -176,6 +177,8 @@ def _failure(stop: Stop, invocation: Invocation, child: Child) -> tuple[CallStat
         return CallStatus.TIMEOUT, "Timed out"
     if stop is Stop.MEMORY:
         return CallStatus.ERROR, memory_error(invocation.memory)
+    if stop is Stop.CANCELLED:  # the caller stops (kills) the process mid-call
+        return CallStatus.CANCELLED, "cancelled"
     status = child.finish()
     return CallStatus.ERROR, f"container exit code {status.code}"
 

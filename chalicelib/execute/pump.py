@@ -40,6 +40,7 @@ class Stop(Enum):
     EXITED = "exited"  # the process ended and its output was read to the end
     TIMEOUT = "timeout"  # the deadline passed
     MEMORY = "memory"  # the tree's PSS went over the limit
+    CANCELLED = "cancelled"  # the caller's cancel condition became true (the call was cancelled)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ def pump(
     memory_kb: int,
     done: Callable[[], bool],
     close_stdin: bool,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Pumped:
     """Write `send` to stdin and feed output to `sinks` until one of the Stop reasons."""
     selector = selectors.DefaultSelector()
@@ -82,6 +84,9 @@ def pump(
         while True:
             if done():
                 return Pumped(Stop.DONE, peak)
+            # Polled at every wake (at most SAMPLE_SECONDS apart while the process runs).
+            if cancelled is not None and cancelled():
+                return Pumped(Stop.CANCELLED, peak)
             now = time.monotonic()
             if exited_at is not None and (not reading or now >= exited_at + EXIT_GRACE_SECONDS):
                 return Pumped(Stop.EXITED, peak)

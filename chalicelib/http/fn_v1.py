@@ -175,6 +175,12 @@ def get_log(app: str, call: str) -> Response:
     raise errors.NotAcceptableError("unable to respond within acceptable response content types")
 
 
+def get_result(app: str, call: str) -> Response:
+    """The function's response body alone, with its content type by the invoke path's rules."""
+    output, content_type = use_cases().calls.get_result(app, call)
+    return function_output(output, content_type, 200, {"Fn_call_id": call})
+
+
 def redrive_call(app: str, call: str) -> Response:
     return ok({"message": "Call redriven", "call": use_cases().calls.redrive_call(app, call).to_fn()})
 
@@ -191,6 +197,7 @@ register("/v1/apps/{app}/calls/{call}/redrive", "call_redrive", POST=redrive_cal
 # A literal beside {call}: API Gateway and Chalice's matcher both prefer it ("redrive" is no call id).
 register("/v1/apps/{app}/calls/redrive", "calls_redrive", POST=redrive_calls)
 register("/v1/apps/{app}/calls/{call}/log", "call_log", GET=get_log)
+register("/v1/apps/{app}/calls/{call}/result", "call_result", GET=get_result)
 
 
 # ------------------------------------------------------------------ bundles
@@ -235,7 +242,7 @@ def invoke(app: str, path: str = "/") -> Response:
         return ok({"call_id": result.call_id}, status=202, headers=reply_headers)
     if execution.status is CallStatus.TIMEOUT:
         return error_response(504, "Timed out", reply_headers)
-    if execution.status is CallStatus.ERROR:
+    if execution.status in (CallStatus.ERROR, CallStatus.CANCELLED):  # cancelled: killed mid-run
         return error_response(502, execution.error or "function failed", reply_headers)
     for name, values in execution.headers.items():
         reply_headers[name] = ", ".join(values)

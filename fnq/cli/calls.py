@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from fnq.cli.client import FnClient, paginate, wrapped
-from fnq.cli.errors import CliError
+from fnq.cli.client import API_PREFIX, FnClient, encode_path, error_message, paginate, wrapped
+from fnq.cli.errors import ApiError, CliError
 from fnq.cli.factory import CliFactory, pass_factory
 from fnq.cli.group import FnGroup
 from fnq.cli.output import call_block
@@ -74,6 +74,22 @@ def cancel_call(factory: CliFactory, app: str, call_id: str) -> None:
     """cancel a queued or running call (fnq)"""
     factory.create_client().api("POST", f"/apps/{app}/calls/{call_id}/cancel")
     click.echo(f"Call {call_id} cancelled")
+
+
+@calls.command("result")
+@click.argument("app")
+@click.argument("call_id")
+@pass_factory
+def get_result(factory: CliFactory, app: str, call_id: str) -> None:
+    """print an async call's response body alone, bytes as they are (fnq)"""
+    # Accept anything: API Gateway and Chalice answer a binary content type only to a request
+    # that accepts it (the JSON API's `Accept: application/json` would get a 400 for bytes).
+    target = encode_path(f"{API_PREFIX}/apps/{app}/calls/{call_id}/result")
+    reply = factory.create_client().request("GET", target, headers={"Accept": "*/*"})
+    if reply.status >= 300:
+        raise ApiError(reply.status, error_message(reply))
+    # Bytes: click.echo writes them to the binary stream unchanged (binary or non-UTF-8 results).
+    click.echo(reply.body, nl=False)
 
 
 @calls.command("redrive")

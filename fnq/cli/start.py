@@ -30,9 +30,10 @@ import click
     envvar="FNQ_LOCAL_VISIBILITY_SECONDS",
     show_envvar=True,
     type=click.IntRange(1, 43200),
-    help="Seconds before a message a dead worker held returns to the calls queue. Keep it above "
-    "the longest route timeout + FNQ_LEASE_GRACE_SECONDS, or a running call's message comes back "
-    "while it runs (harmless, but it re-checks the call).",
+    help="Seconds before a message a dead worker held returns to the calls queue. Below the "
+    "longest route timeout, a running call's message comes back while it runs (harmless, but it "
+    "re-checks the call); a dead worker's call is taken over once its heartbeat lease "
+    "(FNQ_LEASE_SECONDS) has expired and its message is back.",
 )
 def start(port: int, host: str, aws_port: int, pollers: int, visibility_timeout: int) -> None:
     """Run fnq locally: embedded AWS, the API on http://localhost:PORT and a supervised worker.

@@ -205,3 +205,26 @@ def test_calls_redrive_of_a_live_call_prints_the_servers_reason(fn: RunFn, peer:
     peer.on("POST", f"/v1/apps/myapp/calls/{CALL_ID}/redrive", 409, body={"error": {"message": message}})
     result = fn("calls", "redrive", "myapp", CALL_ID)
     assert (result.exit_code, result.stderr) == (1, f"ERROR: {message}\n")
+
+
+def test_calls_result_prints_the_body_bytes_as_they_are(fn: RunFn, peer: FnPeer) -> None:
+    raw = bytes([0, 255, 10]) + b"not utf-8"
+    peer.on(
+        "GET",
+        f"/v1/apps/myapp/calls/{CALL_ID}/result",
+        body=raw,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+
+    result = fn("calls", "result", "myapp", CALL_ID)
+
+    assert (result.exit_code, result.stdout_bytes) == (0, raw)
+
+
+def test_calls_result_of_a_running_call_is_the_servers_404_message(fn: RunFn, peer: FnPeer) -> None:
+    message = "Call result not found: the call is still running, try again when it ends"
+    peer.on("GET", f"/v1/apps/myapp/calls/{CALL_ID}/result", status=404, body={"error": {"message": message}})
+
+    result = fn("calls", "result", "myapp", CALL_ID)
+
+    assert result.exit_code != 0 and message in result.stderr

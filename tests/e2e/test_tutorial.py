@@ -5,6 +5,7 @@ Every runtime in both formats: `json` (hot, what `fn init` writes) and `default`
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def test_an_async_function_answers_a_call_id_then_succeeds_and_logs_hello_world(
 
     assert_success_block(tutorial.calls_get(call_id, wait=True), call_id, tutorial.app, "/asyncfn")
     assert tutorial.logs_get(call_id) == HELLO_WORLD
+    # The result is the body alone (fnq): the same greeting, whatever the runtime logged beside it.
+    result = tutorial.fn("calls", "result", tutorial.app, call_id).stdout
+    assert json.loads(result) == {"message": "Hello World"}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

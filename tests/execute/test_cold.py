@@ -34,20 +34,25 @@ def test_a_non_zero_exit_is_an_error_with_its_code(tmp_path: Path, executor: Exe
     assert execution.stats.exit_code == 3
 
 
-def test_an_async_call_logs_stdout_and_stderr_interleaved(tmp_path: Path, executor: Executor) -> None:
+def test_an_async_call_logs_stdout_and_stderr_interleaved_and_keeps_stdout_as_its_result(
+    tmp_path: Path, executor: Executor
+) -> None:
+    # Two pipes: the log follows the order the worker reads them, exact for writes a moment apart.
     function = python_function(
         tmp_path / "f",
         """
-        import os
+        import os, time
         os.write(1, b"out 1\\n")
+        time.sleep(0.1)
         os.write(2, b"err 2\\n")
+        time.sleep(0.1)
         os.write(1, b"out 3\\n")
         """,
     )
 
     execution = executor.execute(function, invocation(type=RouteType.ASYNC))
 
-    assert (execution.output, execution.log) == (b"", b"out 1\nerr 2\nout 3\n")
+    assert (execution.output, execution.log) == (b"out 1\nout 3\n", b"out 1\nerr 2\nout 3\n")
 
 
 def test_output_that_is_not_utf8_is_kept_as_bytes(tmp_path: Path, executor: Executor) -> None:

@@ -1,7 +1,8 @@
 """One `fn start` for the reliability tests, tuned so that recovery happens in seconds.
 
-The lease of a call is its route's timeout + FNQ_LEASE_GRACE_SECONDS (1 s here), and a message a
-dead worker held comes back after the calls queue's visibility timeout (`--visibility-timeout 2`).
+A running call's lease is renewed every FNQ_HEARTBEAT_SECONDS (1 s here) to FNQ_LEASE_SECONDS
+(3 s) ahead, and a message a dead worker held comes back after the calls queue's visibility
+timeout (`--visibility-timeout 2`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from tests.support import bundle_of, write_function
 
 VISIBILITY_SECONDS = 2
 LEASE_GRACE_SECONDS = 1
+# Leases renewed every second to now + 3 s: a dead worker's call is free 3 s after its last beat.
+HEARTBEAT_SECONDS = 1
+LEASE_SECONDS = 3
 
 
 class TunedFnStart(FnStart):
@@ -29,7 +33,13 @@ class TunedFnStart(FnStart):
     def __init__(self, port: int) -> None:
         argv = [PYTHON, "-m", "fnq.local", "--port", str(port)]
         argv += ["--visibility-timeout", str(VISIBILITY_SECONDS)]
-        env = process_env({"FNQ_LEASE_GRACE_SECONDS": str(LEASE_GRACE_SECONDS)})
+        env = process_env(
+            {
+                "FNQ_LEASE_GRACE_SECONDS": str(LEASE_GRACE_SECONDS),
+                "FNQ_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+                "FNQ_LEASE_SECONDS": str(LEASE_SECONDS),
+            }
+        )
         Process.__init__(self, argv, env, cwd=REPO)
         self.url = f"http://localhost:{port}"
 

@@ -64,7 +64,7 @@ def test_a_call_whose_worker_is_killed_mid_run_ends_after_its_lease_with_the_los
     os.kill(stack.worker_pid, signal.SIGKILL)
     stack.wait_for(r"worker restarted: pid \d+", timeout=15, after=seen)
 
-    # Lease = 4 s timeout + 1 s grace; the message returns every 2 s (visibility timeout).
+    # The heartbeat lease (3 s) expires; the message returns every 2 s (visibility timeout).
     call = http.wait_for_call("killed", call_id, timeout=30)
     assert call["status"] == "success", call
     assert call["attempt"] == 2
@@ -92,3 +92,39 @@ def test_a_killed_workers_function_does_not_outlive_it(stack: TunedFnStart, tmp_
     ends = [line for line in runs.read_text().splitlines() if line.startswith("end")]
     # Only the attempt that finished got to the end: the lost attempt's process died with its worker.
     assert ends == [f"end {call_id}"]
+
+
+# The first run sleeps for its whole 600 s timeout; the run that takes the call over answers at once.
+FIRST_RUN_HANGS = """
+import os, sys, time
+sys.stdin.read()
+marker = os.environ["RUNS_FILE"]
+if not os.path.exists(marker):
+    with open(marker, "w") as f:
+        f.write("start\\n")
+    time.sleep(600)
+print("recovered")
+"""
+
+
+def test_a_dead_workers_call_on_a_600_s_route_is_recovered_within_90_s(
+    stack: TunedFnStart, tmp_path: Path
+) -> None:
+    # Without heartbeats the lease would be the timeout + grace: 601 s before a takeover.
+    http = Http(stack.url)
+    runs = tmp_path / "runs.txt"
+    config = {"RUNS_FILE": str(runs)}
+    deploy(http, tmp_path, "longcall", "hangs", FIRST_RUN_HANGS, timeout=600, config=config)
+    status, _, reply = http.call("longcall", "hangs")
+    assert status == 202, reply
+    call_id = json.loads(reply)["call_id"]
+    wait_for_status(http, "longcall", call_id, "running", timeout=20)
+    wait_for_line(runs, "start")
+    seen = len(stack.lines)
+    os.kill(stack.worker_pid, signal.SIGKILL)
+    stack.wait_for(r"worker restarted: pid \d+", timeout=15, after=seen)
+
+    call = wait_for_status(http, "longcall", call_id, "success", timeout=90)
+
+    assert call["attempt"] == 2
+    assert http.log_of("longcall", call_id).strip() == "recovered"

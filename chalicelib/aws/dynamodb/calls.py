@@ -12,7 +12,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.aws.dynamodb.table import OPEN_INDEX, ConditionFailed, DynamoTable, call_key, values
+from chalicelib.aws.dynamodb.table import (
+    OPEN_INDEX,
+    ConditionFailed,
+    DynamoTable,
+    call_key,
+    idempotency_key,
+    values,
+)
 from chalicelib.codec import CALL, epoch_ms, iso_time
 from chalicelib.errors import ConflictError, TransitionError, call_not_found
 from chalicelib.ids import id_before
@@ -59,7 +66,14 @@ class DynamoCallStore:
         return epoch_ms(now + self._queued_grace)
 
     def insert_call(self, call: Call) -> None:
-        item = {
+        self._table.put(
+            self._call_item(call),
+            "attribute_not_exists(pk)",
+            lambda: ConflictError(f"Call {call.id} already exists"),
+        )
+
+    def _call_item(self, call: Call) -> dict[str, Any]:
+        return {
             **call_key(call.id),
             "gsi1pk": self._table.call_partition(call.app_name, call.id),
             "gsi1sk": call.id,
@@ -71,9 +85,43 @@ class DynamoCallStore:
             # DynamoDB's TTL deletes the record after the retention (moto never does; fine locally).
             "expires_at": int((call.created_at + self._retention).timestamp()),
         }
-        self._table.put(
-            item, "attribute_not_exists(pk)", lambda: ConflictError(f"Call {call.id} already exists")
-        )
+
+    def insert_call_once(self, call: Call, key: str, fingerprint: str, until: datetime) -> tuple[str, str]:
+        """Write the call and its idempotency key item together, unless a live item holds the key.
+
+        One transaction, so a key never points at a call that was not written. Answers the id and
+        fingerprint of the call that holds the key: this one's when it was new. An expired key
+        item (past `until` of its writer; moto's TTL never deletes it) is overwritten.
+        """
+        now = call.created_at
+        key_item = {
+            **idempotency_key(call.app_name, key),
+            "kind": "idempotency",
+            "call_id": call.id,
+            "fingerprint": fingerprint,
+            "expires_at": int(until.timestamp()),
+        }
+        try:
+            self._table.put_together(
+                [
+                    (
+                        key_item,
+                        "attribute_not_exists(pk) OR expires_at < :now",
+                        {"now": int(now.timestamp())},
+                    ),
+                    (self._call_item(call), "attribute_not_exists(pk)", {}),
+                ]
+            )
+        except ConditionFailed as exc:
+            if 0 not in exc.failed:
+                raise ConflictError(f"Call {call.id} already exists") from exc
+            held = self._table.get(idempotency_key(call.app_name, key))
+            if held is None:
+                # The holder expired and TTL deleted it between the write and the read: the key
+                # is free again (a repeat of this race would need another expiry: not a loop).
+                return self.insert_call_once(call, key, fingerprint, until)
+            return str(held["call_id"]), str(held["fingerprint"])
+        return call.id, fingerprint
 
     def _open_keys(self, call: Call) -> dict[str, Any]:
         """A new call's place in the open index: a sync call's lease end, a queued call's due time."""
@@ -304,6 +352,18 @@ class DynamoCallStore:
             guard="opensk < :now_ms",
             due=self._due_ms(now),
             now_ms=epoch_ms(now),
+        )
+
+    def renew(self, call_id: str, attempt: int, now: datetime, lease_seconds: int) -> None:
+        self._move(
+            call_id,
+            {CallStatus.RUNNING},
+            CallStatus.RUNNING,
+            # The open index's deadline follows the lease, so the sweeper never meets a live call.
+            "lease_until = :until, opensk = :until",
+            guard="attempt = :attempt",
+            until=epoch_ms(now) + lease_seconds * 1000,
+            attempt=attempt,
         )
 
     def _move(

@@ -4,6 +4,7 @@
     app    APP#<app>   #APP          APPS                 <app>   -                           -
     route  APP#<app>   ROUTE#<path>  -                    -       -                           -
     call   CALL#<id>   #CALL         CALLS#<app>#<shard>  <id>    CALLS#<app>#<path>#<shard>  <id>
+    key    IDEM#<app>#<Idempotency-Key>  #IDEM  -             -       -                           -
 
     open call (queued or running), and only while open:   openpk OPEN#<shard>   opensk <deadline, epoch ms>
 
@@ -27,6 +28,7 @@ from chalicelib.ids import CROCKFORD
 
 APP_SK = "#APP"
 CALL_SK = "#CALL"
+IDEMPOTENCY_SK = "#IDEM"
 ROUTE_PREFIX = "ROUTE#"
 APPS_PARTITION = "APPS"
 # The sparse index of open calls by deadline (lease end when running, due time when queued): the
@@ -53,6 +55,11 @@ def route_key(app_name: str, path: str) -> dict[str, str]:
 
 def call_key(call_id: str) -> dict[str, str]:
     return {"pk": f"CALL#{call_id}", "sk": CALL_SK}
+
+
+def idempotency_key(app_name: str, key: str) -> dict[str, str]:
+    """An app's Idempotency-Key: keys are per app, so two apps never see each other's calls."""
+    return {"pk": f"IDEM#{app_name}#{key}", "sk": IDEMPOTENCY_SK}
 
 
 def dump(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,6 +98,7 @@ class ConditionFailed(Exception):
     def __init__(self, old: dict[str, Any] | None) -> None:
         super().__init__("conditional check failed")
         self.old = old
+        self.failed: list[int] = []  # put_together: which of the puts were refused
 
 
 class DynamoTable:
@@ -212,6 +220,36 @@ class DynamoTable:
             if "LastEvaluatedKey" not in response:
                 return
             params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def put_together(self, puts: Sequence[tuple[Mapping[str, Any], str, Mapping[str, Any]]]) -> None:
+        """Conditional puts, all or none (one TransactWriteItems).
+
+        A failed condition raises ConditionFailed with `old=None` and `failed` naming the indexes
+        of the puts whose condition was false (the caller reads what it needs).
+        """
+        items = [
+            {
+                "Put": {
+                    "TableName": self.name,
+                    "Item": dump(item),
+                    "ConditionExpression": condition,
+                    **({"ExpressionAttributeValues": values(**named)} if named else {}),
+                }
+            }
+            for item, condition, named in puts
+        ]
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons") or []  # type: ignore[typeddict-item]
+            failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+            if not failed:
+                raise  # a conflict with another transaction, throttling: the client may retry
+            refused = ConditionFailed(None)
+            refused.failed = failed
+            raise refused from exc
 
     @staticmethod
     def _refusing(refused: Callable[[], FnqError] | None, request: Callable[..., Any], **params: Any) -> None:
