@@ -97,4 +97,6 @@ def _print_reply(reply: Response, display_call_id: bool) -> None:
         return
     error = value.get("error")
     message = error.get("message", "") if isinstance(error, dict) else ""
-    click.echo(f"Error: {message}")
+    # One line in the CLI's one error style. Fn printed `Error: <message>` on stdout, then
+    # `ERROR: error calling function: status N` on stderr (docs/CLI.md lists this departure).
+    raise CliError(message or f"error calling function: status {reply.status}")

@@ -85,13 +85,30 @@ def test_call_of_an_async_route_with_the_header_copies_the_body(fn: RunFn, peer:
     assert (result.stdout, result.stderr) == (f'{{"call_id":"{ASYNC_ID}"}}', "")
 
 
-def test_call_of_a_missing_route_prints_the_error_then_the_status(fn: RunFn, peer: FnPeer) -> None:
+def test_call_of_a_missing_route_prints_one_error_line(fn: RunFn, peer: FnPeer) -> None:
+    # Fn printed `Error: Route not found` on stdout, then `ERROR: error calling function: status
+    # 404` on stderr: two lines in two styles for one failure (docs/CLI.md, departures).
     peer.on("GET", "/r/myapp/nope", 404, body={"error": {"message": "Route not found"}})
 
     result = fn("call", "myapp", "/nope")
 
-    assert (result.exit_code, result.stdout) == (1, "Error: Route not found\n")
-    assert result.stderr == "ERROR: error calling function: status 404\n"
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", "ERROR: Route not found\n")
+
+
+def test_call_of_a_missing_app_prints_one_error_line(fn: RunFn, peer: FnPeer) -> None:
+    peer.on("GET", "/r/noapp/asyncfn", 404, body={"error": {"message": "App not found"}})
+
+    result = fn("call", "noapp", "/asyncfn")
+
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", "ERROR: App not found\n")
+
+
+def test_an_error_envelope_without_a_message_names_the_status(fn: RunFn, peer: FnPeer) -> None:
+    peer.on("GET", "/r/myapp/nope", 500, body={"error": {}})
+
+    result = fn("call", "myapp", "/nope")
+
+    assert (result.exit_code, result.stderr) == (1, "ERROR: error calling function: status 500\n")
 
 
 def test_call_of_a_failing_function_prints_its_body_then_the_status(fn: RunFn, peer: FnPeer) -> None:

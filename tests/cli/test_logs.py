@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from tests.cli.peer import FnPeer, RunFn, call_json
 
 LOG = "hello from the function\nsecond line\n"
@@ -34,8 +36,30 @@ def test_logs_get_last_without_calls_says_there_are_none(fn: RunFn, peer: FnPeer
 
 def test_logs_get_of_a_missing_log_prints_the_message(fn: RunFn, peer: FnPeer) -> None:
     peer.on("GET", "/v1/apps/myapp/calls/C1/log", 404, body={"error": {"message": "Call log not found"}})
+    peer.on("GET", "/v1/apps/myapp/calls/C1", body={"call": call_json(id="C1", status="success")})
 
     assert fn("logs", "get", "myapp", "C1").stderr == "ERROR: Call log not found\n"
+
+
+@pytest.mark.parametrize("status", ["queued", "running"])
+def test_logs_get_of_an_unfinished_call_says_so_and_how_to_wait(fn: RunFn, peer: FnPeer, status: str) -> None:
+    peer.on("GET", "/v1/apps/myapp/calls/C1/log", 404, body={"error": {"message": "Call log not found"}})
+    peer.on("GET", "/v1/apps/myapp/calls/C1", body={"call": call_json(id="C1", status=status)})
+
+    result = fn("logs", "get", "myapp", "C1")
+
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"ERROR: call C1 is {status}: its log is stored when it finishes; "
+        "wait for it with: fn calls get --wait myapp C1\n"
+    )
+
+
+def test_logs_get_of_an_unknown_call_keeps_the_servers_message(fn: RunFn, peer: FnPeer) -> None:
+    peer.on("GET", "/v1/apps/myapp/calls/C9/log", 404, body={"error": {"message": "Call not found"}})
+    peer.on("GET", "/v1/apps/myapp/calls/C9", 404, body={"error": {"message": "Call not found"}})
+
+    assert fn("logs", "get", "myapp", "C9").stderr == "ERROR: Call not found\n"
 
 
 def test_logs_get_prints_a_text_plain_log_as_it_came(fn: RunFn, peer: FnPeer) -> None:
