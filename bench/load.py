@@ -473,7 +473,8 @@ def local_stack(
     child_env.update({"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **(env or {})})
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "fnq.local", "--port", str(port), *extra_args],
+            # --ephemeral: a load run keeps nothing (and never writes to ~/.fnq).
+            [sys.executable, "-m", "fnq.local", "--port", str(port), "--ephemeral", *extra_args],
             env=child_env,
             cwd=REPO,
             stdout=log,

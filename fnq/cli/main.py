@@ -35,9 +35,27 @@ def main(ctx: click.Context) -> None:
 
 for _command in (init, apps, routes, calls, logs, deploy, version):
     main.add_command(_command)
-# Fn's hidden top-level shortcut: `fn call` is `fn routes call`.
-main.add_command(make_call_command(hidden=True), "call")
-# `fn start` (the local stack: moto, API, worker) and `fn worker` are loaded only when invoked:
-# they bring moto and Chalice, which `fn calls get` must not pay for.
+# `fn call` is `fn routes call`. Fn hid it from its help; fnq lists it, as the tutorial uses it.
+main.add_command(make_call_command(hidden=False), "call")
+# `fn start` (the local stack: moto, API, worker), `fn stop` and `fn worker` are loaded only when
+# invoked: they bring moto and Chalice, which `fn calls get` must not pay for. Their one-line
+# descriptions live with them (fnq/cli/start.py).
 main.add_lazy_command("start", "fnq.cli.start:start")
+main.add_lazy_command("stop", "fnq.cli.start:stop")
 main.add_lazy_command("worker", "fnq.cli.start:worker")
+
+# What `fn --help` says of each command, one whole line each: click cuts a docstring's first
+# sentence at about 45 characters ("deploys a function to the functions server (bumps, builds,...").
+# Fn's own words where they are true; `logs` was "manage function calls for apps" in Fn too.
+SUMMARIES = {
+    "apps": "manage applications",
+    "call": "call a function: fn call APP /route (an async one answers its call id)",
+    "calls": "manage function calls for apps: get (--wait), list, cancel, redrive",
+    "deploy": "deploy the function in this directory: bump, build, upload, update its route",
+    "init": "create a function: func.yaml and boilerplate for a runtime",
+    "logs": "get a call's log",
+    "routes": "manage routes",
+    "version": "get fn server version",
+}
+for _name, _summary in SUMMARIES.items():
+    main.commands[_name].short_help = _summary

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from fnq.local.stack import CODE_ROOT
+from fnq.local import CODE_ROOT
 
 # The `fn` installed next to this interpreter: the project's own, never another on PATH.
 FN = str(Path(sys.executable).with_name("fn"))
@@ -126,10 +126,11 @@ def main() -> int:
         work = Path(tmp)
         stack_log = work / "fn-start.log"
         # `python -m fnq.local` is `fn start`, without depending on how the CLI registers it.
-        print(f"$ fn start --port {port} &   (its output is shown if the demo fails)", flush=True)
+        print(f"$ fn start --port {port} --ephemeral &   (its output is shown if the demo fails)", flush=True)
         with open(stack_log, "wb") as log_file:
             stack = subprocess.Popen(
-                [sys.executable, "-m", "fnq.local", "--port", str(port)],
+                # --ephemeral: the demo leaves nothing behind, and never touches ~/.fnq.
+                [sys.executable, "-m", "fnq.local", "--port", str(port), "--ephemeral"],
                 cwd=work,
                 env=env,
                 stdin=subprocess.DEVNULL,

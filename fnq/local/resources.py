@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import yaml
 from botocore.exceptions import WaiterError
 
 from chalicelib.settings import (
@@ -91,6 +92,7 @@ def create_local_resources(
         raise LocalStackError(f"stack {stack_name} is not an fnq stack: no output {', '.join(missing)}")
     env = {env_name: outputs[key] for key, env_name in OUTPUT_ENV.items()}
     _enable_ttl(session, endpoint_url, env[ENV_TABLE])
+    _apply_lifecycle(session, endpoint_url, env[ENV_BUCKET])
     return env
 
 
@@ -120,3 +122,30 @@ def _enable_ttl(session: boto3.session.Session, endpoint_url: str | None, table:
     dynamodb.update_time_to_live(
         TableName=table, TimeToLiveSpecification={"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
     )
+
+
+def _apply_lifecycle(session: boto3.session.Session, endpoint_url: str | None, bucket: str) -> None:
+    # moto's CloudFormation ignores the bucket's LifecycleConfiguration too. The local stack's
+    # saved state honours the bucket's expiration rules when it restores (fnq/local/restore.py),
+    # so they are set here as the template states them (RetentionDays at its default).
+    template = yaml.safe_load(RESOURCES_TEMPLATE.read_text())
+    defaults = {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
+    bucket_spec: dict[str, Any] = next(
+        (r for r in template["Resources"].values() if r.get("Type") == "AWS::S3::Bucket"), {}
+    )
+    rules: list[Any] = []
+    for rule in bucket_spec.get("Properties", {}).get("LifecycleConfiguration", {}).get("Rules", []):
+        converted: dict[str, Any] = {
+            "ID": rule.get("Id", ""),
+            "Status": rule.get("Status", "Enabled"),
+            "Filter": {"Prefix": rule.get("Prefix", "")},
+        }
+        if "ExpirationInDays" in rule:
+            days = rule["ExpirationInDays"]
+            converted["Expiration"] = {"Days": int(defaults[days["Ref"]] if isinstance(days, dict) else days)}
+        if "AbortIncompleteMultipartUpload" in rule:
+            converted["AbortIncompleteMultipartUpload"] = dict(rule["AbortIncompleteMultipartUpload"])
+        rules.append(converted)
+    if rules:
+        s3 = session.client("s3", endpoint_url=endpoint_url)
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})

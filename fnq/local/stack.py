@@ -1,25 +1,32 @@
 """`fn start`: embedded AWS (moto server) + the API (Chalice's local server) + a supervised worker.
 
-One foreground process holds the moto server and the API, both in-process threads: the state of
-the embedded AWS lives exactly as long as `fn start`. The worker is a child process
-(`python -m fnq.cli worker`) restarted whenever it dies; it reaches the moto server
-over HTTP like any other client.
+One process holds the moto server and the API, both in-process threads. The worker is a child
+process (`python -m fnq.cli worker`) restarted whenever it dies; it reaches the moto server over
+HTTP like any other client. The state of the embedded AWS is kept in a data directory and comes
+back at the next start (persistence.py), unless `--ephemeral`.
 
-Order matters: the process first makes itself unreadable to functions and the subreaper of their
-orphans (chalicelib/execute/guard.py), since it runs sync calls' functions; then the API port is
-bound (a busy port fails before anything starts), then the endpoint is started and provisioned,
-then the process environment points at it, and only then does the API serve, so
-`wiring.components()` is built against the embedded endpoint on the first request.
+Order matters when starting: the process first makes itself unreadable to functions and the
+subreaper of their orphans (chalicelib/execute/guard.py), since it runs sync calls' functions; the
+data directory is claimed (a second `fn start` on it fails before binding anything), then the API
+port is bound (a busy port fails before anything starts),
+then the endpoint is started and provisioned, the saved state restored into it, the process
+environment pointed at it, the calls the last run left open settled and sent again, and only then
+does the API serve and the worker start, so `wiring.components()` is built against the embedded
+endpoint on the first request and no worker sees a half-restored table.
+
+And when stopping: the API stops taking requests while the worker is stopped at once (its
+functions die with it), then the calls it was running are settled, then the functions the API
+process runs for sync calls are killed, then the endpoint stops and the state is closed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import threading
@@ -29,9 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import chalicelib
 from chalicelib import wiring
 from chalicelib.execute.guard import guard_this_process
+from chalicelib.execute.reaper import Reaper
 from chalicelib.settings import (
     DEFAULT_REGION,
     ENV_API_TOKEN,
@@ -42,17 +49,21 @@ from chalicelib.settings import (
     ENV_ENDPOINT_URL,
     ENV_REGION,
     ENV_TABLE,
+    Settings,
 )
+from fnq.local import CODE_ROOT
 from fnq.local.api_server import FnRequestHandler
+from fnq.local.datadir import DataDir, DataDirBusyError
+from fnq.local.endpoint import LOOPBACK, EmbeddedEndpoint
+from fnq.local.journal import StateError
 from fnq.local.moto_patches import make_moto_dynamodb_atomic, make_moto_server_fast
+from fnq.local.persistence import Attached, LocalState, Recovered
 from fnq.local.provision import LOCAL_VISIBILITY_TIMEOUT_SECONDS, provision
+from fnq.local.recovery import Settled, plural
 from fnq.local.resources import FAKE_KEY
-from fnq.local.supervisor import Supervisor, child_environment
+from fnq.local.supervisor import Supervisor, adopted_children, child_environment
 
-LOOPBACK = "127.0.0.1"
 LISTEN_BACKLOG = 128  # as werkzeug's (the moto server's)
-# The directory holding the `chalicelib` package (and app.py) this process runs.
-CODE_ROOT = str(Path(chalicelib.__file__).resolve().parent.parent)
 
 
 class PortInUseError(RuntimeError):
@@ -67,6 +78,12 @@ class StartOptions:
     pollers: int = 8
     # The calls queue's visibility timeout: how soon a message a dead worker held comes back.
     visibility_timeout: int = LOCAL_VISIBILITY_TIMEOUT_SECONDS
+    # The data directory (state, pid file, log); None: none at all (ephemeral, in the foreground).
+    data_dir: Path | None = None
+    # False (--ephemeral): the state is not kept; the directory, if any, holds only the pid and log.
+    keep_state: bool = True
+    # Running as the background process of `fn start -d` (its output goes to the log file).
+    detached: bool = False
 
 
 def embedded_environment(endpoint_url: str, resources: dict[str, str], cache_dir: str) -> dict[str, str]:
@@ -108,14 +125,6 @@ def bind_api(host: str, port: int) -> Any:
     return server
 
 
-def check_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise PortInUseError(str(exc)) from exc
-
-
 @contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
@@ -138,65 +147,145 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
 
     stop = stop or threading.Event()
     reaper = guard_this_process()
-    try:
-        api = bind_api(options.host, options.port)
-    except PortInUseError as exc:
-        return refuse(options.port, "--port", exc)
-    except OSError as exc:  # e.g. a privileged port, or an address this host does not have
-        print(f"ERROR: cannot listen on {options.host}:{options.port} ({exc})", file=sys.stderr, flush=True)
-        return 1
-    try:
-        if options.aws_port:
-            check_port_free(LOOPBACK, options.aws_port)
-    except PortInUseError as exc:
-        api.server.server_close()
-        return refuse(options.aws_port, "--aws-port", exc)
-    from moto.server import ThreadedMotoServer
-
-    own_cache = not os.environ.get(ENV_CACHE_DIR)
-    cache_dir = tempfile.mkdtemp(prefix="fnq-start-cache-") if own_cache else os.environ[ENV_CACHE_DIR]
-    # The moto server runs in this process: its DynamoDB must apply a conditional write atomically,
-    # or two worker threads can both claim one call, and its SQS requests must not slow down as the
-    # queue deepens (see moto_patches; both raise if the installed moto is not the one they know).
-    make_moto_dynamodb_atomic()
-    make_moto_server_fast()
-    moto = ThreadedMotoServer(ip_address=LOOPBACK, port=options.aws_port, verbose=False)
-    moto.start()
-    supervisor: Supervisor | None = None
-    serving = False
     with stop_on_signals(stop):
+        data = DataDir(options.data_dir) if options.data_dir is not None else None
         try:
-            endpoint = f"http://{LOOPBACK}:{moto.get_host_and_port()[1]}"
-            env = embedded_environment(
-                endpoint, provision(endpoint, DEFAULT_REGION, options.visibility_timeout), cache_dir
-            )
-            for name in _UNSET:
-                os.environ.pop(name, None)
-            os.environ.update(env)
-            wiring.install(None)  # built afresh, from this environment, on the first request
-            threading.Thread(target=api.server.serve_forever, name="api", daemon=True).start()
-            serving = True
-            supervisor = Supervisor(
-                [
-                    *(sys.executable, "-m", "fnq.cli", "worker"),
-                    *("--pollers", str(options.pollers), "--parent-pid", str(os.getpid())),
-                ],
-                worker_environment(os.environ),
-                say,
-                reaper=reaper,
-            )
-            worker_pid = supervisor.start()
-            api_url = f"http://{'localhost' if options.host == LOOPBACK else options.host}:{options.port}"
-            say(banner(api_url, endpoint, env, worker_pid, options.visibility_timeout))
+            state = LocalState.open(data, options.keep_state)
+        except DataDirBusyError as exc:
+            return error(str(exc))
+        except StateError as exc:
+            return error(f"cannot read the saved state: {exc} (start with --ephemeral, or move it away)")
+        stack = Stack(options, state, say, reaper)
+        clean = False
+        try:
+            failed = stack.start()
+            if failed is not None:
+                return failed
             while not stop.wait(0.5):  # a timed wait: signal handlers run promptly in between
                 pass
-            say("Stopping: worker, API, embedded AWS (its state is discarded)")
+            say("Stopping: the worker, the API, the embedded AWS")
+            stack.stop()
+            clean = True
         finally:
-            shutdown(supervisor, api.server, serving, moto, say)
-            if own_cache:
-                shutil.rmtree(cache_dir, ignore_errors=True)
+            if not clean:
+                stack.stop()
+            state.close(clean)
+            stack.remove_cache()
+    say(stack.farewell())
     say("Stopped")
     return 0
+
+
+class Stack:
+    """The parts of a running `fn start`, started and stopped in order (see the module docstring)."""
+
+    def __init__(
+        self, options: StartOptions, state: LocalState, say: Callable[[str], None], reaper: Reaper | None
+    ) -> None:
+        self.options = options
+        self.reaper = reaper
+        self.state = state
+        self.say = say
+        self.api: Any = None
+        self.endpoint: EmbeddedEndpoint | None = None
+        self.supervisor: Supervisor | None = None
+        self.serving = False
+        self.stopped: Settled | None = None
+        self.own_cache = not os.environ.get(ENV_CACHE_DIR)
+        self.cache_dir = (
+            tempfile.mkdtemp(prefix="fnq-start-cache-") if self.own_cache else os.environ[ENV_CACHE_DIR]
+        )
+
+    def start(self) -> int | None:
+        """Start everything; answer an exit status if it could not."""
+        options = self.options
+        try:
+            self.api = bind_api(options.host, options.port)
+        except PortInUseError as exc:
+            return refuse(options.port, "--port", exc)
+        except OSError as exc:  # e.g. a privileged port, or an address this host does not have
+            return error(f"cannot listen on {options.host}:{options.port} ({exc})")
+        # The moto server runs in this process: its DynamoDB must apply a conditional write
+        # atomically, or two worker threads can both claim one call, and its SQS requests must
+        # not slow down as the queue deepens (see moto_patches; both raise if the installed moto
+        # is not the one they know).
+        make_moto_dynamodb_atomic()
+        make_moto_server_fast()
+        try:
+            self.endpoint = EmbeddedEndpoint(options.aws_port)
+        except OSError as exc:
+            return refuse(options.aws_port, "--aws-port", exc)
+        self.endpoint.start()
+        env = embedded_environment(
+            self.endpoint.url,
+            provision(self.endpoint.url, DEFAULT_REGION, options.visibility_timeout),
+            self.cache_dir,
+        )
+        attached = self.state.attach(self.endpoint, env[ENV_TABLE], env[ENV_BUCKET], FAKE_KEY, DEFAULT_REGION)
+        for name in _UNSET:
+            os.environ.pop(name, None)
+        os.environ.update(env)
+        wiring.install(None)  # built afresh, from this environment, on the first request
+        recovered = self.state.recover(Settings.from_env())
+        for line in restore_report(self.state, attached, recovered):
+            self.say(line)
+        # Polled every 0.1 s (socketserver's default: 0.5 s), so that a stop is quick.
+        serve = self.api.server.serve_forever
+        threading.Thread(target=serve, kwargs={"poll_interval": 0.1}, name="api", daemon=True).start()
+        self.serving = True
+        self.supervisor = Supervisor(
+            [
+                *(sys.executable, "-m", "fnq.cli", "worker"),
+                *("--pollers", str(options.pollers), "--parent-pid", str(os.getpid())),
+            ],
+            worker_environment(os.environ),
+            self.say,
+            # Stopped at once, not drained: what it was running is settled below and runs again
+            # (or is recorded as stopped), so a stop takes a moment however long the calls are.
+            stop_timeout=0.0,
+            reaper=self.reaper,
+        )
+        worker_pid = self.supervisor.start()
+        host = "localhost" if options.host == LOOPBACK else options.host
+        self.say(
+            banner(f"http://{host}:{options.port}", self.endpoint.url, env, worker_pid, options, self.state)
+        )
+        return None
+
+    def stop(self) -> None:
+        """Stop in an order that leaves every call settled; idempotent."""
+        # No new requests: the API stops serving (requests in flight go on, on their threads) ...
+        closing = threading.Thread(target=self._stop_serving, name="api-stop", daemon=True)
+        closing.start()
+        # ... while the worker is stopped at once, and with it every function it was running.
+        if self.supervisor is not None:
+            self.supervisor.stop()
+            self.supervisor = None
+        if self.endpoint is not None and self.stopped is None:
+            self.stopped = self.state.settle_at_stop(Settings.from_env())
+            # Sync calls this process was running have just been settled as stopped; their
+            # functions die now, and the runner's own outcome for them is discarded.
+            kill_function_processes()
+        closing.join()
+        if self.api is not None:
+            self.api.server.server_close()
+            self.api = None
+        if self.endpoint is not None:
+            self.endpoint.stop()
+            self.endpoint = None
+
+    def _stop_serving(self) -> None:
+        if self.serving:
+            self.serving = False
+            self.api.server.shutdown()  # only once serve_forever runs: before that it would wait forever
+
+    def remove_cache(self) -> None:
+        if self.own_cache:
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
+
+    def farewell(self) -> str:
+        """What the stop did with the calls, and with the state, in plain words."""
+        return stop_report(self.state, self.stopped or Settled(), self.state.open_calls())
 
 
 def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -205,39 +294,116 @@ def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in child_environment(environ, CODE_ROOT).items() if k != ENV_API_TOKEN}
 
 
-def refuse(port: int, option: str, exc: Exception) -> int:
-    print(
-        f"ERROR: port {port} is in use ({exc}); stop what listens there or choose another with {option}",
-        file=sys.stderr,
-        flush=True,
-    )
+def error(message: str) -> int:
+    print(f"ERROR: {message}", file=sys.stderr, flush=True)
     return 1
 
 
-def shutdown(
-    supervisor: Supervisor | None, server: Any, serving: bool, moto: Any, say: Callable[[str], None]
-) -> None:
-    # The worker first (it talks to the endpoint), then the API, then the endpoint itself.
-    if supervisor is not None:
-        returncode = supervisor.stop()
-        say(f"worker stopped (exit status {returncode})")
-    if serving:
-        server.shutdown()  # only once serve_forever runs: before that it would wait forever
-    server.server_close()
-    moto.stop()
+def refuse(port: int, option: str, exc: Exception) -> int:
+    return error(f"port {port} is in use ({exc}); stop what listens there or choose another with {option}")
 
 
-def banner(api_url: str, endpoint: str, env: dict[str, str], worker_pid: int, visibility_timeout: int) -> str:
+def kill_function_processes() -> None:
+    """SIGKILL what this process still runs (sync calls' functions) with their process groups.
+
+    Not reaped here: the Reaper (or the threads that started them) waits for them, and the
+    threads see them killed.
+    """
+    for pid, group in adopted_children(lambda pid: True):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if group == pid and group != os.getpgrp():
+                os.killpg(group, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+
+
+def banner(
+    api_url: str,
+    endpoint: str,
+    env: dict[str, str],
+    worker_pid: int,
+    options: StartOptions,
+    state: LocalState,
+) -> str:
     rows = [
         ("API", f"{api_url}  (fn CLI: FN_API_URL={api_url})"),
         ("dashboard", f"{api_url}/ui"),
         ("AWS endpoint", f"{endpoint}  (moto; credentials {FAKE_KEY}/{FAKE_KEY}, region {DEFAULT_REGION})"),
         ("table", env[ENV_TABLE]),
         ("bucket", env[ENV_BUCKET]),
-        ("calls queue", f"{env[ENV_CALLS_QUEUE_URL]}  (visibility timeout {visibility_timeout} s)"),
+        ("calls queue", f"{env[ENV_CALLS_QUEUE_URL]}  (visibility timeout {options.visibility_timeout} s)"),
         ("dead letters", env[ENV_DEAD_LETTER_QUEUE_URL]),
         ("worker", f"pid {worker_pid} (supervised: restarted if it dies)"),
+        ("data", data_description(state)),
+        ("log", log_description(options, state)),
     ]
     lines = ["fnq local stack", *(f"  {name:<13}{value}" for name, value in rows)]
-    lines.append(f"Ready on {api_url}. Press Ctrl-C to stop.")
+    stop_hint = "Stop it with: fn stop" if options.detached else "Press Ctrl-C to stop."
+    lines.append(f"Ready on {api_url}. {stop_hint}")
+    return "\n".join(lines)
+
+
+def data_description(state: LocalState) -> str:
+    if state.state_dir is not None:
+        return f"{state.state_dir}  (apps, routes, bundles, calls and logs are kept across restarts)"
+    return "not kept (--ephemeral): everything is discarded when fn start stops"
+
+
+def log_description(options: StartOptions, state: LocalState) -> str:
+    if options.detached and state.data is not None:
+        return str(state.data.log_file)
+    return "this terminal (fn start -d writes it to fn-start.log in the data directory)"
+
+
+def restore_report(state: LocalState, attached: Attached, recovered: Recovered) -> list[str]:
+    lines = []
+    restored = attached.restored
+    if restored is not None:
+        lines.append(
+            f"Restored {plural(restored.items, 'item')} (apps, routes, calls) and "
+            f"{plural(restored.objects, 'object')} (bundles, logs) from {state.state_dir} "
+            f"in {restored.seconds:.1f} s"
+        )
+        if attached.expired:
+            lines.append(f"  {plural(attached.expired, 'record')} past their retention were not restored")
+        if restored.missing:
+            lines.append(
+                f"  {plural(restored.missing, 'object')} had lost their saved bytes and were dropped"
+            )
+    settled = recovered.settled
+    if settled.requeued:
+        why = "was killed or crashed" if recovered.after_crash else "was stopped"
+        lines.append(
+            f"  {plural(len(settled.requeued), 'call')} left running when the last fn start {why} "
+            "will run again"
+        )
+    if settled.finished:
+        lines.append(
+            f"  {plural(len(settled.finished), 'call')} left running were finished (see fn calls get)"
+        )
+    queued = len(settled.queued) - len(recovered.unsent)
+    if queued:
+        lines.append(f"  {plural(queued, 'queued call')} sent to the worker again")
+    if recovered.unsent:
+        lines.append(f"  {plural(len(recovered.unsent), 'call')} could not be queued again; they stay queued")
+    return lines
+
+
+def stop_report(state: LocalState, stopped: Settled, still_open: dict[str, str]) -> str:
+    lines = []
+    if stopped.requeued:
+        lines.append(
+            f"  {plural(len(stopped.requeued), 'call')} in flight will run again after the next fn start"
+        )
+    if stopped.finished:
+        lines.append(
+            f"  {plural(len(stopped.finished), 'call')} in flight recorded as stopped (status error)"
+        )
+    queued = sum(1 for status in still_open.values() if status == "queued") - len(stopped.requeued)
+    if queued > 0 and state.state_dir is not None:
+        lines.append(f"  {plural(queued, 'queued call')} will run after the next fn start")
+    if state.state_dir is not None:
+        lines.append(f"  state saved in {state.state_dir}")
+    else:
+        lines.append("  state discarded (--ephemeral)")
     return "\n".join(lines)

@@ -25,6 +25,7 @@ from botocore.config import Config
 from chalicelib.execute.guard import guard_this_process
 from chalicelib.settings import ENV_CALLS_QUEUE_URL, Settings
 from fnq.local.event_source import Handler, SqsEventSource
+from fnq.local.lifeline import PARENT_CHECK_SECONDS, abandon, parent_is_gone
 from fnq.local.sweeper import start_sweeping
 
 log = logging.getLogger(__name__)
@@ -87,11 +88,12 @@ def run_worker(pollers: int = 2, parent_pid: int | None = None, stop: threading.
         f", dead letters from {settings.dead_letter_queue_url}" if settings.dead_letter_queue_url else "",
         settings.endpoint_url or "AWS",
     )
-    while not stop.wait(1.0):
-        if parent_pid is not None and os.getppid() != parent_pid:
-            # The supervisor died without stopping us (SIGKILL): do not outlive it as an orphan.
-            log.warning("parent %d is gone; stopping", parent_pid)
-            stop.set()
+    while not stop.wait(1.0 if parent_pid is None else PARENT_CHECK_SECONDS):
+        if parent_is_gone(parent_pid):
+            # The supervisor died without stopping us (SIGKILL): do not outlive it, nor let the
+            # functions finish what the next fn start will run again.
+            assert parent_pid is not None
+            abandon(parent_pid)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import click
 import pytest
 
 from fnq.cli.client import Endpoint
 from fnq.cli.errors import CliError
+from fnq.cli.main import main
 from tests.cli.peer import FnPeer, RunFn
 
 
@@ -95,11 +97,18 @@ def test_names_with_unsafe_characters_are_percent_encoded(fn: RunFn, peer: FnPee
     assert fn("apps", "inspect", "café app", "name").stdout == '"café app"\n'
 
 
-def test_fn_call_is_hidden_from_help_but_routes_call_is_listed(fn: RunFn) -> None:
-    top, routes = fn("--help").stdout, fn("routes", "--help").stdout
+def test_fn_help_lists_every_command_with_one_whole_line(fn: RunFn) -> None:
+    # Fn hid `call` (the tutorial's command) and described `logs` as "manage function calls for
+    # apps"; click cut long descriptions at about 45 characters ("...").
+    top = fn("--help").stdout
+    listed = top.split("Commands:\n", 1)[1].splitlines()
+    names = [line.split()[0] for line in listed if line.startswith("  ") and not line.startswith("    ")]
 
-    assert "  call " not in top and "  apps " in top
-    assert "  call " in routes
+    assert names == sorted(main.list_commands(click.Context(main)))
+    assert {"call", "start", "stop", "worker", "logs", "apps"} <= set(names)
+    assert "  logs     get a call's log" in listed
+    assert not any(line.rstrip().endswith("...") for line in listed), top
+    assert "  call " in fn("routes", "--help").stdout
 
 
 @pytest.mark.parametrize("token", ["s3cr3t\nX-Injected: 1", "s3cr3t\r"], ids=["lf", "cr"])

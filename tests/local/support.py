@@ -152,20 +152,25 @@ class Process:
 
 
 class FnStart(Process):
-    """`fn start --port PORT` (as `python -m fnq.local`, or `command`), waited on until it is ready."""
+    """`fn start --port PORT` (as `python -m fnq.local`, or `command`), waited on until it is ready.
+
+    With no `data_dir` it runs `--ephemeral`: a test never reads or writes the user's ~/.fnq.
+    """
 
     def __init__(
         self,
         port: int,
         command: Sequence[str] = (PYTHON, "-m", "fnq.local"),
         new_session: bool = False,
+        data_dir: Path | None = None,
         env: Mapping[str, str] | None = None,
         user: int | None = None,
     ) -> None:
-        super().__init__(
-            [*command, "--port", str(port)], process_env(env), cwd=REPO, new_session=new_session, user=user
-        )
+        state = ["--ephemeral"] if data_dir is None else ["--data-dir", str(data_dir)]
+        argv = [*command, "--port", str(port), *state]
+        super().__init__(argv, process_env(env), cwd=REPO, new_session=new_session, user=user)
         self.url = f"http://localhost:{port}"
+        self.port = port
 
     def ready(self) -> FnStart:
         self.wait_for(r"^Ready on ", timeout=30)
@@ -217,13 +222,16 @@ class Http:
                 raise AssertionError(f"{self.base_url}/version did not answer within {timeout} s")
             time.sleep(0.1)
 
-    def deploy(self, functions: Path, app: str, name: str, route_type: str) -> None:
-        """What `fn deploy --local` does: upload the bundle, then PUT the route naming it."""
-        digest, data = bundle_of(write_function(functions / f"{app}-{name}", HELLO, name=name))
+    def deploy(
+        self, functions: Path, app: str, name: str, route_type: str, source: str = HELLO, **route: Any
+    ) -> None:
+        """What `fn deploy --local` does: upload the bundle, then PUT the route naming it (with
+        any other `route` fields: config, timeout, ...)."""
+        digest, data = bundle_of(write_function(functions / f"{app}-{name}", source, name=name))
         status, _, reply = self.request("PUT", f"/v1/bundles/sha256/{digest[7:]}", data, "application/zip")
         assert status == 200, reply
-        route = {"image": f"{name}:0.0.1", "bundle": digest, "type": route_type}
-        status, body = self.json("PUT", f"/v1/apps/{app}/routes/{name}", {"route": route})
+        spec = {"image": f"{name}:0.0.1", "bundle": digest, "type": route_type, **route}
+        status, body = self.json("PUT", f"/v1/apps/{app}/routes/{name}", {"route": spec})
         assert status == 200, body
 
     def call(self, app: str, name: str, body: bytes = b"") -> tuple[int, Mapping[str, str], bytes]:

@@ -68,7 +68,9 @@ def test_a_busy_port_is_refused_with_a_clear_message_and_exit_status_1() -> None
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        refused = Process([PYTHON, "-m", "fnq.local", "--port", str(port)], process_env(), cwd=REPO)
+        refused = Process(
+            [PYTHON, "-m", "fnq.local", "--port", str(port), "--ephemeral"], process_env(), cwd=REPO
+        )
         assert refused.popen.wait(30) == 1
         refused.stop()
     assert f"ERROR: port {port} is in use" in refused.output

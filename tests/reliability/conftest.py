@@ -31,7 +31,7 @@ class TunedFnStart(FnStart):
     """`fn start` with short recovery timings; knows its embedded AWS endpoint and queues."""
 
     def __init__(self, port: int) -> None:
-        argv = [PYTHON, "-m", "fnq.local", "--port", str(port)]
+        argv = [PYTHON, "-m", "fnq.local", "--port", str(port), "--ephemeral"]
         argv += ["--visibility-timeout", str(VISIBILITY_SECONDS)]
         env = process_env(
             {

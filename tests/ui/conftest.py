@@ -24,7 +24,7 @@ class DashboardStack(TunedFnStart):
     """`fn start` with FNQ_API_TOKEN set, one attempt per call, and a short visibility timeout."""
 
     def __init__(self, port: int) -> None:
-        argv = [PYTHON, "-m", "fnq.local", "--port", str(port)]
+        argv = [PYTHON, "-m", "fnq.local", "--port", str(port), "--ephemeral"]
         argv += ["--visibility-timeout", str(VISIBILITY_SECONDS)]
         env = process_env({"FNQ_API_TOKEN": TOKEN, "FNQ_MAX_ATTEMPTS": "1"})
         Process.__init__(self, argv, env, cwd=REPO, new_session=True)

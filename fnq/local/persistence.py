@@ -1,0 +1,151 @@
+"""What `fn start` keeps between runs: the steps `stack.py` calls, in order.
+
+1. `LocalState.open` (before anything starts): claims the data directory and reads the saved
+   state (journal.py), so a busy or unreadable directory fails at once;
+2. `attach` (the endpoint is provisioned, nothing serves yet): drops what AWS would have expired,
+   restores the rest through the endpoint's APIs (restore.py), starts a new snapshot generation
+   and puts the recorder in front of the endpoint (capture.py); from then on every write to the
+   table or bucket is on disk before its answer leaves;
+3. `recover` (the API and worker are not running yet): settles the calls the last run left open
+   and sends the queued ones again (recovery.py);
+4. `settle_at_stop` (the worker has been stopped): the calls it was running are put back to run
+   at the next start (persistent) or recorded as stopped (ephemeral);
+5. `close`: the journal is fsynced and closed, the stop marked clean, the directory released.
+
+An ephemeral stack (`--ephemeral`) keeps nothing: steps 2-5 only follow the open calls, so that a
+stop can still say what it did with them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chalicelib.aws.clients import AwsClients
+from chalicelib.ids import utcnow
+from chalicelib.ports import CallQueue, CallStore, LogStore
+from chalicelib.settings import Settings
+from chalicelib.wiring import build_stores
+from fnq.local.capture import Recorder
+from fnq.local.datadir import DataDir
+from fnq.local.endpoint import EmbeddedEndpoint
+from fnq.local.journal import Journal, Saved
+from fnq.local.recovery import CRASHED, STOPPED, Settled, send_again, settle
+from fnq.local.restore import Restored, key_schema, prune_expired, restore
+
+
+@dataclass(frozen=True)
+class Attached:
+    restored: Restored | None  # None: nothing was saved (a first start, or ephemeral)
+    expired: int
+
+
+@dataclass(frozen=True)
+class Recovered:
+    settled: Settled
+    unsent: list[str]
+    after_crash: bool
+
+
+class LocalState:
+    def __init__(self, data: DataDir | None, keep: bool) -> None:
+        """`data` None: no directory at all (an ephemeral stack in the foreground)."""
+        self.data = data
+        self.keep = keep and data is not None
+        self._journal: Journal | None = None
+        self._saved = Saved()
+        self._recorder: Recorder | None = None
+        self._after_crash = False
+        self._built: tuple[CallStore, LogStore, CallQueue] | None = None
+
+    @classmethod
+    def open(cls, data: DataDir | None, keep: bool) -> LocalState:
+        """Claim the directory and read its state. DataDirBusyError, StateError."""
+        state = cls(data, keep)
+        if data is not None:
+            data.claim()
+        try:
+            if state.keep and data is not None:
+                state._journal = Journal(data.state)
+                state._saved = state._journal.load()
+                state._after_crash = bool(state._saved.items) and not data.clean_stop.exists()
+        except BaseException:
+            if data is not None:
+                data.release()
+            raise
+        return state
+
+    @property
+    def state_dir(self) -> Path | None:
+        return self.data.state if self.keep and self.data is not None else None
+
+    def attach(
+        self, endpoint: EmbeddedEndpoint, table: str, bucket: str, access_key: str, region: str
+    ) -> Attached:
+        in_process = endpoint.in_process(access_key, region)
+        restored: Restored | None = None
+        expired = 0
+        if self._journal is not None:
+            expired = prune_expired(self._saved, in_process, table, bucket, time.time())
+            if self._saved.items or self._saved.objects:
+                restored = restore(self._saved, self._journal, in_process, table, bucket)
+            self._journal.open(self._saved)
+            if self.data is not None:
+                self.data.clean_stop.unlink(missing_ok=True)
+        recorder = Recorder(in_process, table, bucket, key_schema(in_process, table), self._journal)
+        recorder.follow_calls(_keys_and_items(self._saved))
+        self._saved = Saved()  # on disk and in the endpoint now; no need to hold it twice
+        self._recorder = recorder
+        endpoint.capture.recorder = recorder
+        return Attached(restored, expired)
+
+    def recover(self, settings: Settings) -> Recovered:
+        """Settle what the last run left open; send the queued calls again."""
+        store, blobs, queue = self._adapters(settings)
+        reason = CRASHED if self._after_crash else STOPPED
+        settled = settle(store, blobs, self.open_calls(), reason, utcnow())
+        unsent = send_again(queue, settled.queued)
+        return Recovered(settled, unsent, self._after_crash)
+
+    def settle_at_stop(self, settings: Settings) -> Settled:
+        """The worker is gone: settle the calls that were running (kept: to run again)."""
+        running = {i: s for i, s in self.open_calls().items() if s == "running"}
+        if not running:
+            return Settled()
+        store, blobs, _ = self._adapters(settings)
+        return settle(store, blobs, running, STOPPED, utcnow(), run_again=self.keep)
+
+    def _adapters(self, settings: Settings) -> tuple[CallStore, LogStore, CallQueue]:
+        # Built once, at start: building boto3 clients takes a few tenths of a second, which a
+        # stop should not spend.
+        if self._built is None:
+            self._built = _adapters(settings)
+        return self._built
+
+    def open_calls(self) -> dict[str, str]:
+        return self._recorder.open_calls() if self._recorder is not None else {}
+
+    def close(self, clean: bool) -> None:
+        try:
+            if self._journal is not None:
+                self._journal.close()
+                if clean and self.data is not None:
+                    self.data.clean_stop.write_text("")
+        finally:
+            if self.data is not None:
+                self.data.release()
+
+
+def _keys_and_items(saved: Saved) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    # An item holds its own key attributes.
+    return [(item, item) for item in saved.items.values()]
+
+
+def _adapters(settings: Settings) -> tuple[CallStore, LogStore, CallQueue]:
+    """fnq's own call store, logs and queue, built as the API builds them (chalicelib/wiring.py)."""
+    clients = AwsClients(settings.region, settings.endpoint_url, settings.aws_max_attempts)
+    _ = (clients.dynamodb, clients.s3, clients.sqs)  # built now (lazily they would be at a stop)
+    stores = build_stores(settings, clients)
+    return stores.calls, stores.blobs, stores.queue
