@@ -13,6 +13,12 @@ of calls still queued or running (what a stop or a restart must see to). So a `k
 * S3: after any write to an object (PUT, POST, DELETE, and each key of a DeleteObjects), the
   object is read back with GetObject: body, Content-Type and `x-amz-meta-*` metadata, or its absence.
 
+It also finishes a restore lazily. Saved objects not yet back in the endpoint ("pending") are put
+back by the first request that touches them (a read, a write, a DeleteObjects naming them, or a
+listing of their prefix), before that request reaches the endpoint; a thread puts back the rest,
+newest first (`bring_back_all`). So a start waits for the table's items only, and no client ever
+sees a saved object missing, or has a write of its own overwritten by an old copy.
+
 Writes to one item (one object) are recorded in the order the endpoint applied them: a lock held
 across applying and recording. fnq's table writes already take one lock inside moto (moto_patches),
 so holding one lock around all of them costs no concurrency the endpoint had.
@@ -28,13 +34,12 @@ import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from werkzeug.test import run_wsgi_app
-
-from fnq.local.inprocess import DYNAMODB_TARGET, InProcessEndpoint, WsgiApp
+from fnq.local.inprocess import DYNAMODB_TARGET, InProcessEndpoint, WsgiApp, call_app
 from fnq.local.journal import Journal, StoredObject, item_entry, item_key, object_entry
 from fnq.local.recovery import OPEN_STATUSES, call_status
+from fnq.local.restore import put_back
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +65,9 @@ class Recorder:
         bucket: str,
         key_names: Sequence[str],
         journal: Journal | None,
+        pending: Mapping[str, StoredObject] | None = None,
     ) -> None:
+        """`pending`: saved objects still to be put back into the bucket (see the module docstring)."""
         self.endpoint = endpoint
         self.table = table
         self.bucket = bucket
@@ -71,6 +78,8 @@ class Recorder:
         self._calls_lock = threading.Lock()
         self._open_calls: dict[str, str] = {}
         self._warned_partiql = False
+        self._pending = dict(pending or {})
+        self._pending_lock = threading.Lock()
 
     @property
     def keeps_objects(self) -> bool:
@@ -156,6 +165,42 @@ class Recorder:
         return {name: item[name] for name in self._key_names}
 
     # ---------------------------------------------------------------------- S3
+    @property
+    def pending(self) -> int:
+        with self._pending_lock:
+            return len(self._pending)
+
+    def bring_back(self, key: str) -> None:
+        """Put the saved object `key` back if it is still pending (called under its object lock)."""
+        with self._pending_lock:
+            stored = self._pending.pop(key, None)
+        if stored is None:
+            return
+        assert self.journal is not None
+        if not put_back(self.journal, self.endpoint, self.bucket, key, stored):
+            self.journal.record([object_entry(key, None)])  # lost: forget it
+
+    def bring_back_prefix(self, prefix: str) -> None:
+        """Put back every pending object whose key starts with `prefix` (before a listing of it)."""
+        with self._pending_lock:
+            keys = [key for key in self._pending if key.startswith(prefix)]
+        for key in keys:
+            with self.object_lock(key):
+                self.bring_back(key)
+
+    def bring_back_all(self, stop: threading.Event) -> int:
+        """Put back every pending object, newest first, until done or `stop`; answer how many."""
+        with self._pending_lock:
+            keys = sorted(self._pending, key=lambda k: self._pending[k].saved_at, reverse=True)
+        done = 0
+        for key in keys:
+            if stop.is_set():
+                break
+            with self.object_lock(key):
+                self.bring_back(key)
+            done += 1
+        return done
+
     def object_written(self, key: str) -> None:
         """Read the object back and record it, or its absence (called under its object lock)."""
         assert self.journal is not None
@@ -182,7 +227,11 @@ class CaptureMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         recorder = self.recorder
-        if recorder is None or environ.get("REQUEST_METHOD") in SAFE_METHODS:
+        if recorder is None:
+            return self.app(environ, start_response)
+        if recorder.keeps_objects and _service(environ) == "s3":
+            return self._s3(recorder, environ, start_response)
+        if environ.get("REQUEST_METHOD") in SAFE_METHODS:
             return self.app(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         operation = target[len(DYNAMODB_TARGET) :] if target.startswith(DYNAMODB_TARGET) else ""
@@ -190,8 +239,6 @@ class CaptureMiddleware:
             return self._dynamodb(recorder, operation, environ, start_response)
         if operation in PARTIQL and recorder.table.encode() in _take_body(environ):
             recorder.partiql_seen()
-        if recorder.keeps_objects and _service(environ) == "s3":
-            return self._s3(recorder, environ, start_response)
         return self.app(environ, start_response)
 
     def _dynamodb(
@@ -218,34 +265,35 @@ class CaptureMiddleware:
         if found is None:
             return self.app(environ, start_response)
         key, query = found
+        reading = environ.get("REQUEST_METHOD") in SAFE_METHODS
         if key:
             with recorder.object_lock(key):
+                recorder.bring_back(key)
+                if reading:
+                    return self.app(environ, start_response)
                 status, headers, answer = self._forward(environ)
                 if _succeeded(status):
                     _record_safely(lambda: recorder.object_written(key))
-        elif environ.get("REQUEST_METHOD") == "POST" and "delete" in query:
+        elif environ.get("REQUEST_METHOD") == "POST" and "delete" in parse_qs(query, keep_blank_values=True):
             # DeleteObjects: each key it names is read back (deleted, or failed and still there).
             keys = _deleted_keys(_take_body(environ))
+            for deleted in keys:
+                with recorder.object_lock(deleted):
+                    recorder.bring_back(deleted)
             status, headers, answer = self._forward(environ)
             if _succeeded(status):
                 for deleted in keys:
                     with recorder.object_lock(deleted):
                         _record_safely(lambda deleted=deleted: recorder.object_written(deleted))  # type: ignore[misc]
         else:
+            if reading and _is_listing(query):
+                recorder.bring_back_prefix(parse_qs(query).get("prefix", [""])[0])
             return self.app(environ, start_response)
         start_response(status, headers)
         return [answer]
 
     def _forward(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
-        """The endpoint's whole answer: status line, headers, body."""
-        chunks, status, headers = run_wsgi_app(self.app, environ, buffered=True)
-        try:
-            answer = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-        return status, headers.to_wsgi_list(), answer
+        return call_app(self.app, environ)
 
 
 def _succeeded(status: str) -> bool:
@@ -310,6 +358,27 @@ def _key_in(environ: Mapping[str, Any], bucket: str) -> tuple[str, str] | None:
     if str(environ.get("HTTP_HOST", "")).startswith(f"{bucket}."):
         return unquote(path), query
     return None
+
+
+# Parameters of ListObjects(V2) and ListObjectVersions; a bucket GET with none of them and no
+# subresource (`?lifecycle`, `?location`, ...) is a plain ListObjects.
+_LISTING = frozenset(
+    {
+        "list-type",
+        "prefix",
+        "delimiter",
+        "marker",
+        "continuation-token",
+        "start-after",
+        "max-keys",
+        "versions",
+    }
+)
+
+
+def _is_listing(query: str) -> bool:
+    names = set(parse_qs(query, keep_blank_values=True))
+    return not names or bool(names & _LISTING)
 
 
 def _deleted_keys(body: bytes) -> list[str]:

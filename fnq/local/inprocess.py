@@ -40,6 +40,18 @@ class Reply:
     body: bytes
 
 
+def call_app(app: WsgiApp, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """The application's whole answer to `environ`: status line, headers, body."""
+    chunks, status, headers = run_wsgi_app(app, environ, buffered=True)
+    try:
+        body = b"".join(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return status, headers.to_wsgi_list(), body
+
+
 def authorization(access_key: str, region: str, service: str) -> str:
     """A SigV4-shaped header naming `service`: enough for the endpoint to route the request."""
     scope = f"{access_key}/20000101/{region}/{service}/aws4_request"
@@ -76,14 +88,8 @@ class InProcessEndpoint:
             builder.close()
         # moto's S3 reads the key from the raw request URI, as a server gives it, percent-encoded.
         environ["RAW_URI"] = environ["REQUEST_URI"] = path + (f"?{query}" if query else "")
-        chunks, status, reply_headers = run_wsgi_app(self._app, environ, buffered=True)
-        try:
-            data = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-        return Reply(int(status.split(" ", 1)[0]), dict(reply_headers.items()), data)
+        status, reply_headers, data = call_app(self._app, environ)
+        return Reply(int(status.split(" ", 1)[0]), dict(reply_headers), data)
 
     def dynamodb(self, operation: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """One DynamoDB operation (`GetItem`, `BatchWriteItem`, ...) in the JSON wire format."""

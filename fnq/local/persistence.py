@@ -3,9 +3,10 @@
 1. `LocalState.open` (before anything starts): claims the data directory and reads the saved
    state (journal.py), so a busy or unreadable directory fails at once;
 2. `attach` (the endpoint is provisioned, nothing serves yet): drops what AWS would have expired,
-   restores the rest through the endpoint's APIs (restore.py), starts a new snapshot generation
-   and puts the recorder in front of the endpoint (capture.py); from then on every write to the
-   table or bucket is on disk before its answer leaves;
+   restores the items through the endpoint's APIs (restore.py), starts a new snapshot generation
+   and puts the recorder in front of the endpoint (capture.py): from then on every write to the
+   table or bucket is on disk before its answer leaves, and the saved objects come back when first
+   asked for, or from `bring_back_objects`'s thread, newest first;
 3. `recover` (the API and worker are not running yet): settles the calls the last run left open
    and sends the queued ones again (recovery.py);
 4. `settle_at_stop` (the worker has been stopped): the calls it was running are put back to run
@@ -18,7 +19,9 @@ stop can still say what it did with them.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +36,13 @@ from fnq.local.datadir import DataDir
 from fnq.local.endpoint import EmbeddedEndpoint
 from fnq.local.journal import Journal, Saved
 from fnq.local.recovery import CRASHED, STOPPED, Settled, send_again, settle
-from fnq.local.restore import Restored, key_schema, prune_expired, restore
+from fnq.local.restore import Restored, key_schema, prune_expired, restore_items
 
 
 @dataclass(frozen=True)
 class Attached:
-    restored: Restored | None  # None: nothing was saved (a first start, or ephemeral)
+    restored: Restored | None  # the items; None: nothing was saved (a first start, or ephemeral)
+    objects: int  # saved objects coming back in the background
     expired: int
 
 
@@ -59,6 +63,8 @@ class LocalState:
         self._recorder: Recorder | None = None
         self._after_crash = False
         self._built: tuple[CallStore, LogStore, CallQueue] | None = None
+        self._closing = threading.Event()
+        self._bringing_back: threading.Thread | None = None
 
     @classmethod
     def open(cls, data: DataDir | None, keep: bool) -> LocalState:
@@ -90,16 +96,35 @@ class LocalState:
         if self._journal is not None:
             expired = prune_expired(self._saved, in_process, table, bucket, time.time())
             if self._saved.items or self._saved.objects:
-                restored = restore(self._saved, self._journal, in_process, table, bucket)
+                restored = restore_items(self._saved, in_process, table)
             self._journal.open(self._saved)
             if self.data is not None:
                 self.data.clean_stop.unlink(missing_ok=True)
-        recorder = Recorder(in_process, table, bucket, key_schema(in_process, table), self._journal)
+        recorder = Recorder(
+            in_process, table, bucket, key_schema(in_process, table), self._journal, self._saved.objects
+        )
         recorder.follow_calls(_keys_and_items(self._saved))
-        self._saved = Saved()  # on disk and in the endpoint now; no need to hold it twice
+        objects = len(self._saved.objects)
+        self._saved = Saved()  # on disk and in the endpoint (or pending in the recorder) now
         self._recorder = recorder
         endpoint.capture.recorder = recorder
-        return Attached(restored, expired)
+        return Attached(restored, objects, expired)
+
+    def bring_back_objects(self, say: Callable[[str], None]) -> None:
+        """Put the saved objects back in the background, newest first (see capture.py)."""
+        recorder = self._recorder
+        if recorder is None or not recorder.pending:
+            return
+
+        def run() -> None:
+            started = time.monotonic()
+            count = recorder.bring_back_all(self._closing)
+            seconds = time.monotonic() - started
+            if not self._closing.is_set() and seconds >= 1:
+                say(f"The {count} saved objects (bundles, logs) are all back ({seconds:.1f} s)")
+
+        self._bringing_back = threading.Thread(target=run, name="restore-objects", daemon=True)
+        self._bringing_back.start()
 
     def recover(self, settings: Settings) -> Recovered:
         """Settle what the last run left open; send the queued calls again."""
@@ -128,6 +153,9 @@ class LocalState:
         return self._recorder.open_calls() if self._recorder is not None else {}
 
     def close(self, clean: bool) -> None:
+        self._closing.set()
+        if self._bringing_back is not None:
+            self._bringing_back.join()  # it stops after the object it is putting back
         try:
             if self._journal is not None:
                 self._journal.close()

@@ -1,9 +1,13 @@
 """Put a saved state back into a freshly provisioned embedded endpoint, through its APIs.
 
-Items go back with BatchWriteItem (25 a request) and objects with PutObject, as AWS requests to
-the endpoint (in-process, see inprocess.py), so a restore reads and writes nothing of moto's own.
+Items go back with BatchWriteItem (25 a request) before anything serves: a query must find
+every item of its partition. Objects (bundles, logs, payloads) are read one key at a time, so
+they come back later: the recorder puts each back when a request first touches it (or lists its
+prefix), and a thread puts back the rest, newest first (capture.py). Both are AWS requests to the
+endpoint (in-process, see inprocess.py), so a restore reads and writes nothing of moto's own.
+
 What AWS would have deleted meanwhile is not restored: items past the table's TTL attribute, and
-objects past the bucket's lifecycle expiration (fnq's: logs after FNQ retention days), as the
+objects past the bucket's lifecycle expiration (fnq's: logs after the retention days), as the
 deployed stack forgets them. The table and bucket are looked up in the endpoint (their names are
 generated at each start); the state is keyed by item key and object key, not by those names.
 """
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fnq.local.inprocess import EndpointError, InProcessEndpoint
-from fnq.local.journal import Journal, Saved
+from fnq.local.journal import Journal, Saved, StoredObject
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +33,6 @@ DAY_SECONDS = 86400
 @dataclass(frozen=True)
 class Restored:
     items: int
-    objects: int
-    missing: int  # objects whose saved body was missing or damaged (not restored)
     seconds: float
 
 
@@ -59,23 +61,25 @@ def prune_expired(saved: Saved, endpoint: InProcessEndpoint, table: str, bucket:
     return expired
 
 
-def restore(saved: Saved, journal: Journal, endpoint: InProcessEndpoint, table: str, bucket: str) -> Restored:
-    """Write every saved item and object to the endpoint. Objects whose body is lost are dropped
-    from `saved` (and so from the next snapshot)."""
+def restore_items(saved: Saved, endpoint: InProcessEndpoint, table: str) -> Restored:
+    """Write every saved item to the endpoint's table."""
     started = time.monotonic()
     items = list(saved.items.values())
     for start in range(0, len(items), BATCH):
         _write_batch(endpoint, table, items[start : start + BATCH])
-    missing = 0
-    for key, stored in list(saved.objects.items()):
-        body = journal.body(stored)
-        if body is None:
-            log.warning("saved object %s has lost its body; it is not restored", key)
-            del saved.objects[key]
-            missing += 1
-            continue
-        endpoint.put_object(bucket, key, body, stored.content_type, stored.metadata)
-    return Restored(len(items), len(saved.objects), missing, time.monotonic() - started)
+    return Restored(len(items), time.monotonic() - started)
+
+
+def put_back(
+    journal: Journal, endpoint: InProcessEndpoint, bucket: str, key: str, stored: StoredObject
+) -> bool:
+    """Write one saved object to the endpoint's bucket; False if its body is lost."""
+    body = journal.body(stored)
+    if body is None:
+        log.warning("saved object %s has lost its body; it is not restored", key)
+        return False
+    endpoint.put_object(bucket, key, body, stored.content_type, stored.metadata)
+    return True
 
 
 def _write_batch(endpoint: InProcessEndpoint, table: str, items: Sequence[Mapping[str, Any]]) -> None:

@@ -229,6 +229,7 @@ class Stack:
         recovered = self.state.recover(Settings.from_env())
         for line in restore_report(self.state, attached, recovered):
             self.say(line)
+        self.state.bring_back_objects(self.say)
         # Polled every 0.1 s (socketserver's default: 0.5 s), so that a stop is quick.
         serve = self.api.server.serve_forever
         threading.Thread(target=serve, kwargs={"poll_interval": 0.1}, name="api", daemon=True).start()
@@ -360,16 +361,12 @@ def restore_report(state: LocalState, attached: Attached, recovered: Recovered) 
     restored = attached.restored
     if restored is not None:
         lines.append(
-            f"Restored {plural(restored.items, 'item')} (apps, routes, calls) and "
-            f"{plural(restored.objects, 'object')} (bundles, logs) from {state.state_dir} "
-            f"in {restored.seconds:.1f} s"
+            f"Restored {plural(restored.items, 'item')} (apps, routes, calls) from {state.state_dir} "
+            f"in {restored.seconds:.1f} s; {plural(attached.objects, 'object')} (bundles, logs) follow "
+            "in the background, each at once when asked for"
         )
         if attached.expired:
             lines.append(f"  {plural(attached.expired, 'record')} past their retention were not restored")
-        if restored.missing:
-            lines.append(
-                f"  {plural(restored.missing, 'object')} had lost their saved bytes and were dropped"
-            )
     settled = recovered.settled
     if settled.requeued:
         why = "was killed or crashed" if recovered.after_crash else "was stopped"

@@ -7,6 +7,7 @@ what the endpoint answers, and restored into a second, fresh endpoint.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,11 +20,11 @@ import pytest
 from chalicelib.settings import DEFAULT_REGION
 from fnq.local.capture import Recorder
 from fnq.local.endpoint import EmbeddedEndpoint
-from fnq.local.journal import Journal, Saved, item_key
+from fnq.local.journal import Journal, Saved, StoredObject, item_key
 from fnq.local.moto_patches import make_moto_dynamodb_atomic
 from fnq.local.provision import provision
 from fnq.local.resources import FAKE_KEY
-from fnq.local.restore import key_schema, prune_expired, restore
+from fnq.local.restore import key_schema, prune_expired, restore_items
 
 
 @dataclass
@@ -39,9 +40,12 @@ class Aws:
         )
         return session.client(service, endpoint_url=self.endpoint.url)  # type: ignore[call-overload]
 
-    def record_into(self, journal: Journal | None) -> Recorder:
+    def record_into(
+        self, journal: Journal | None, pending: dict[str, StoredObject] | None = None
+    ) -> Recorder:
         in_process = self.endpoint.in_process(FAKE_KEY, self.region)
-        recorder = Recorder(in_process, self.table, self.bucket, key_schema(in_process, self.table), journal)
+        names = key_schema(in_process, self.table)
+        recorder = Recorder(in_process, self.table, self.bucket, names, journal, pending)
         self.endpoint.capture.recorder = recorder
         return recorder
 
@@ -187,10 +191,11 @@ def test_a_saved_state_restores_into_a_fresh_endpoint_minus_what_has_expired(
     aws: Aws, journal: Journal, tmp_path: Path
 ) -> None:
     db, s3 = aws.client("dynamodb"), aws.client("s3")
-    long_ago = str(int(time.time()) - 3600)
     in_two_years = str(int(time.time()) + 2 * 365 * 86400)
     db.put_item(TableName=aws.table, Item={**k("R#live"), "expires_at": {"N": in_two_years}})
-    db.put_item(TableName=aws.table, Item={**k("R#expired"), "expires_at": {"N": long_ago}})
+    db.put_item(
+        TableName=aws.table, Item={**k("R#expired"), "expires_at": {"N": str(int(time.time()) - 3600)}}
+    )
     s3.put_object(Bucket=aws.bucket, Key="bundles/sha256/r.zip", Body=b"zip", ContentType="application/zip")
     s3.put_object(Bucket=aws.bucket, Key="logs/app/r", Body=b"log", Metadata={"status": "success"})
     saved = saved_of(journal)
@@ -201,9 +206,11 @@ def test_a_saved_state_restores_into_a_fresh_endpoint_minus_what_has_expired(
         a_year_on = time.time() + 365 * 86400
         assert prune_expired(saved, in_process, fresh.table, fresh.bucket, time.time()) == 1
         assert prune_expired(saved, in_process, fresh.table, fresh.bucket, a_year_on) == 1
-        restored = restore(saved, journal, in_process, fresh.table, fresh.bucket)
+        restored = restore_items(saved, in_process, fresh.table)
+        recorder = fresh.record_into(journal, pending=saved.objects)
+        assert recorder.bring_back_all(threading.Event()) == 1
 
-        assert restored.items == len(saved.items) and restored.missing == 0
+        assert restored.items == len(saved.items)
         assert item_key(k("R#live")) in table_items(fresh, "R#")
         assert item_key(k("R#expired")) not in table_items(fresh, "R#")
         keys = [o["Key"] for o in fresh.client("s3").list_objects_v2(Bucket=fresh.bucket)["Contents"]]
@@ -211,4 +218,43 @@ def test_a_saved_state_restores_into_a_fresh_endpoint_minus_what_has_expired(
         body = fresh.client("s3").get_object(Bucket=fresh.bucket, Key="bundles/sha256/r.zip")
         assert (body["Body"].read(), body["ContentType"]) == (b"zip", "application/zip")
     finally:
+        fresh.endpoint.capture.recorder = None
         fresh.endpoint.stop()
+
+
+def test_a_saved_object_not_yet_back_is_put_back_by_the_first_request_that_touches_it(
+    aws: Aws, journal: Journal
+) -> None:
+    # GIVEN saved objects, all still pending (the bucket in the endpoint no longer holds them)
+    s3 = aws.client("s3")
+    b = aws.bucket
+    for name in ("read", "listed-1", "listed-2", "overwritten", "deleted"):
+        s3.put_object(Bucket=b, Key=f"p/{name}", Body=name.encode(), Metadata={"name": name})
+    saved = saved_of(journal)
+    s3.delete_objects(Bucket=b, Delete={"Objects": [{"Key": key} for key in saved.objects]})
+    reopened = Journal(journal.directory)
+    reopened.open(saved)
+    recorder = aws.record_into(reopened, pending=saved.objects)
+    try:
+        # WHEN clients read, list, overwrite and delete them
+        read = s3.get_object(Bucket=b, Key="p/read")
+        listed = s3.list_objects_v2(Bucket=b, Prefix="p/listed-")["Contents"]
+        s3.put_object(Bucket=b, Key="p/overwritten", Body=b"new")
+        s3.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "p/deleted"}]})
+
+        # THEN each saw the saved object; the background pass changes nothing they did
+        assert (read["Body"].read(), read["Metadata"]) == (b"read", {"name": "read"})
+        assert [o["Key"] for o in listed] == ["p/listed-1", "p/listed-2"]
+        assert recorder.pending == 0
+        assert recorder.bring_back_all(threading.Event()) == 0
+        assert s3.get_object(Bucket=b, Key="p/overwritten")["Body"].read() == b"new"
+        assert "p/deleted" not in [o["Key"] for o in s3.list_objects_v2(Bucket=b, Prefix="p/")["Contents"]]
+    finally:
+        aws.endpoint.capture.recorder = None
+        reopened.close()
+    assert sorted(Journal(journal.directory).load().objects) == [
+        "p/listed-1",
+        "p/listed-2",
+        "p/overwritten",
+        "p/read",
+    ]
