@@ -5,9 +5,12 @@ Real `fn start` subprocesses on a free port, a data directory in tmp_path, plain
 
 from __future__ import annotations
 
+import contextlib
+import http.client as http_client
 import json
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -47,12 +50,24 @@ def call_of(http: Http, app: str, call_id: str) -> dict[str, object]:
     return dict(body["call"])
 
 
-def wait_until_started(pids_dir: Path, timeout: float = 30.0) -> None:
-    """Until a function process has started (and recorded its pid)."""
+def wait_until_started(pids_dir: Path, count: int = 1, timeout: float = 30.0) -> None:
+    """Until `count` function processes have started (and recorded their pids)."""
     deadline = time.monotonic() + timeout
-    while not any(pids_dir.iterdir()):
-        assert time.monotonic() < deadline, "no function started"
+    while len(list(pids_dir.iterdir())) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} functions started"
         time.sleep(0.05)
+
+
+def answer_or_error(http: Http, name: str) -> None:
+    """A sync call whose answer does not matter (the stack stops under it)."""
+    with contextlib.suppress(OSError, http_client.HTTPException):
+        http.call("myapp", name)
+
+
+def newest_call(http: Http, app: str, path: str) -> dict[str, object]:
+    status, body = http.json("GET", f"/v1/apps/{app}/calls?path={path}")
+    assert status == 200 and body["calls"], body
+    return dict(body["calls"][0])
 
 
 def assert_all_dead(pids_dir: Path) -> None:
@@ -135,16 +150,25 @@ def test_a_kill_9_during_50_calls_loses_none_and_each_runs_once_after_the_restar
         assert again.stop() == 0, again.output
 
 
-def test_ctrl_c_with_a_60_s_call_running_returns_within_3_s_and_the_call_runs_again(tmp_path: Path) -> None:
+def test_ctrl_c_with_60_s_calls_running_returns_within_3_s_and_only_the_async_one_runs_again(
+    tmp_path: Path,
+) -> None:
+    # GIVEN an async and a sync call of a 60 s function, both running
     data, port, pids = tmp_path / "data", free_port(), tmp_path / "pids"
     pids.mkdir()
     stack = FnStart(port, data_dir=data, new_session=True).ready()
     http = Http(stack.url)
     try:
-        http.deploy(tmp_path, "myapp", "sleeper", "async", SLEEPER, config={"PIDS": str(pids)}, timeout=90)
-        call_id = submit(http, "myapp", "sleeper")
+        for route_type in ("async", "sync"):
+            name = f"sleeper{route_type}"
+            http.deploy(tmp_path, "myapp", name, route_type, SLEEPER, config={"PIDS": str(pids)}, timeout=90)
+        call_id = submit(http, "myapp", "sleeperasync")
         wait_until_started(pids)
+        sync_call = threading.Thread(target=answer_or_error, args=(http, "sleepersync"), daemon=True)
+        sync_call.start()
+        wait_until_started(pids, count=2)
 
+        # WHEN Ctrl-C stops fn start
         stack.popen.send_signal(signal.SIGINT)  # what Ctrl-C sends the foreground process
         try:
             returncode = stack.popen.wait(3)
@@ -152,18 +176,27 @@ def test_ctrl_c_with_a_60_s_call_running_returns_within_3_s_and_the_call_runs_ag
             pytest.fail(f"fn start still running 3 s after Ctrl-C:\n{stack.output}")
     finally:
         stack.stop()
+    # THEN within 3 s, saying in words what became of the calls, with both functions ended
     assert returncode == 0
     assert_all_dead(pids)
     stopping = stack.output.split("Stopping", 1)[1]
     assert "1 call in flight will run again after the next fn start" in stopping
+    assert "1 call in flight recorded as stopped (status error)" in stopping
     for misleading in ("exit status", "status -9", "SIGKILL", "killed by", "visibility timeout"):
         assert misleading not in stopping, stopping
+    sync_call.join(10)
 
+    # AND after the next start the async call is queued again, the sync one stopped for good
     again = FnStart(port, data_dir=data).ready()
     try:
         call = call_of(http, "myapp", call_id)
         assert call["status"] not in TERMINAL
         assert call["attempts"][0]["error"] == "fn start was stopped while the call ran"  # type: ignore[index]
+        stopped = newest_call(http, "myapp", "/sleepersync")
+        assert (stopped["status"], stopped["error"]) == (
+            "error",
+            "fn start was stopped while the call ran; a sync call is not run again",
+        )
     finally:
         assert again.stop() == 0, again.output
 
