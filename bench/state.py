@@ -48,6 +48,10 @@ from fnq.local.provision import provision
 from fnq.local.resources import FAKE_KEY
 from fnq.local.restore import key_schema, restore_items
 
+# moto's backends are shared by every endpoint in a process: the saved and the restored state
+# each get a region of their own, one no test uses either (the bench also runs under pytest).
+SAVED_REGION = "ca-central-1"
+RESTORED_REGION = "ap-northeast-1"
 # What the finish writes; the rest of the item is the insert's.
 FINISHED = ("completed_at", "stats", "attempts", "error", "status")
 LOG = b'{"message":"Hello World"}\n' + b"a log line of a typical function\n" * 8
@@ -129,8 +133,10 @@ def write_calls(
     template: dict[str, Any],
     metadata: dict[str, str],
     count: int,
+    write_by_write: bool = True,
 ) -> float:
-    """`count` calls written as fnq's call store and blobs write them; answers the seconds taken."""
+    """`count` calls written as fnq's call store and blobs write them (or, not `write_by_write`,
+    as their final item and log: the state, quickly); answers the seconds taken."""
     old_id = template["id"]["S"]
     text = json.dumps(template)
     names = {"#s": "status", "#e": "error"}
@@ -138,6 +144,10 @@ def write_calls(
     for _ in range(count):
         call_id = new_call_id(utcnow())
         final = json.loads(text.replace(old_id, call_id))
+        if not write_by_write:
+            target.dynamodb("PutItem", {"TableName": table, "Item": final})
+            target.put_object(bucket, f"logs/myapp/{call_id}", LOG, "text/plain; charset=utf-8", metadata)
+            continue
         key = {"pk": final["pk"], "sk": final["sk"]}
         queued = {k: v for k, v in final.items() if k not in FINISHED}
         queued["status"] = {"S": "queued"}
@@ -200,23 +210,6 @@ class TimedRecorder(Recorder):
         self.seconds += time.perf_counter() - started
 
 
-def write_finished(
-    target: InProcessEndpoint,
-    table: str,
-    bucket: str,
-    template: dict[str, Any],
-    metadata: dict[str, str],
-    count: int,
-) -> None:
-    """`count` finished calls, as one PutItem and one PutObject each (the state, quickly)."""
-    old_id = template["id"]["S"]
-    text = json.dumps(template)
-    for _ in range(count):
-        call_id = new_call_id(utcnow())
-        target.dynamodb("PutItem", {"TableName": table, "Item": json.loads(text.replace(old_id, call_id))})
-        target.put_object(bucket, f"logs/myapp/{call_id}", LOG, "text/plain; charset=utf-8", metadata)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.state", description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=10_000, help="calls in the saved state")
@@ -242,26 +235,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return endpoint, provision(endpoint.url, region, 120)
 
     try:
-        endpoint, env = embedded("us-east-1")
+        endpoint, env = embedded(SAVED_REGION)
         table, bucket = env["FNQ_TABLE"], env["FNQ_BUCKET"]
-        template, metadata = sample_call(endpoint, env, "us-east-1")
+        template, metadata = sample_call(endpoint, env, SAVED_REGION)
         print(
             f"an fnq call: a {len(json.dumps(template))}-byte item (DynamoDB JSON) and a {len(LOG)}-byte log"
         )
 
         journal = Journal(work / "state")
         journal.open(journal.load())
-        in_process = endpoint.in_process(FAKE_KEY, "us-east-1")
+        in_process = endpoint.in_process(FAKE_KEY, SAVED_REGION)
         recorder = TimedRecorder(in_process, table, bucket, key_schema(in_process, table), journal)
         endpoint.capture.recorder = recorder
-        through = InProcessEndpoint(endpoint.capture, FAKE_KEY, "us-east-1")
+        through = InProcessEndpoint(endpoint.capture, FAKE_KEY, SAVED_REGION)
         written = write_calls(through, table, bucket, template, metadata, sample)
         per_call, saving = written / sample * 1000, recorder.seconds / sample * 1000
         print(
             f"{sample} calls written as the worker writes them (PutItem, UpdateItem, PutObject, UpdateItem),"
             f" through the capture: {per_call:.1f} ms a call, of which saving {saving:.2f} ms"
         )
-        write_finished(through, table, bucket, template, metadata, n - sample)
+        write_calls(through, table, bucket, template, metadata, n - sample, write_by_write=False)
         journal.close()
         print(f"{n} calls on disk: {size_of(work / 'state'):.1f} MB")
 
@@ -275,8 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"snapshot: {time.perf_counter() - started:.2f} s")
         loaded.close()
 
-        fresh, fresh_env = embedded("eu-west-1")
-        target = fresh.in_process(FAKE_KEY, "eu-west-1")
+        fresh, fresh_env = embedded(RESTORED_REGION)
+        target = fresh.in_process(FAKE_KEY, RESTORED_REGION)
         table, bucket = fresh_env["FNQ_TABLE"], fresh_env["FNQ_BUCKET"]
         items = restore_items(saved, target, table)
         print(f"restore, before fn start is ready: {items.seconds:.1f} s ({items.items} items)")
