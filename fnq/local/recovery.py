@@ -2,21 +2,29 @@
 
 The local stack's whole AWS lives in the `fn start` process, its queue messages included, so
 after a restart no message brings back a call that was queued, and a call left `running` holds a
-lease nobody will give up. One small step, run when the stack stops (for the calls its worker was
-running) and when it starts (for whatever a crash left), settles every open call through the
+lease that nobody will give up. One small step, run when the stack stops (for the calls its worker
+was running) and when it starts (for whatever a crash left), settles every open call through the
 CallStore's own conditional moves, never a raw write:
 
 * a `running` async call whose attempt stored its outcome with its log (the function ran, the
-  outcome write was lost): `finish` with that outcome, so the function does not run twice;
+  outcome write was lost): `finish` with that outcome, so the function does not run twice (or
+  `requeue` it, if the outcome is a failure the route retries);
 * any other `running` async call: `requeue` (running → queued, conditional on its attempt, which
   is recorded with the reason), to run again; or, on an ephemeral stack that is stopping,
   `finish` as an error saying it was stopped;
 * a `running` sync call: `finish` as an error (its client is gone; it is never run again);
-* every `queued` call (including those just requeued) is sent to the calls queue again.
+* every `queued` call that is due (including those just requeued) is sent to the calls queue
+  again; a delayed call whose time has not come is left to the sweeper, which sends it when due.
 
-A sweeper for the deployed stack must agree with these rules: the same store moves, in the same
-order (recorded outcome first), and conditional on the attempt it saw, so that the sweeper, a
-worker taking over an expired lease, and this step can never both run or finish one attempt.
+Where this agrees with the sweeper (chalicelib/sweeper.py, which `fn worker` also runs): the same
+outcomes by the same kind of move, conditional on the attempt seen, so the two (and a worker
+taking over a lease) never both run or finish one attempt. Sync calls become errors; async calls
+go back to `queued` with the lost attempt listed, and are re-sent; a recorded outcome is kept (the
+sweeper leaves that to the runner's next claim, which finds it because the sweeper's requeue says
+`worker lost: lease expired`; here, with no worker of the old run left, it is finished at once).
+Where it differs, on purpose: the sweeper moves a running call only once its lease has expired,
+since it cannot know whether its worker lives; this step knows the whole old stack is gone, so it
+does not wait out leases (up to the timeout plus FNQ_LEASE_GRACE_SECONDS) after a restart.
 """
 
 from __future__ import annotations
@@ -89,6 +97,8 @@ def settle(
                     continue
                 settled.queued.append(call_id)
         elif call.status is CallStatus.QUEUED:
+            if call.not_before is not None and call.not_before > now:
+                continue  # delayed: the sweeper sends it when due
             settled.queued.append(call_id)
     return settled
 
