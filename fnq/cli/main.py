@@ -50,7 +50,7 @@ main.add_lazy_command("worker", "fnq.cli.start:worker")
 SUMMARIES = {
     "apps": "manage applications",
     "call": "call a function: fn call APP /route (an async one answers its call id)",
-    "calls": "manage function calls for apps: get (--wait), list, cancel, redrive",
+    "calls": "manage function calls for apps: get (--wait), list, cancel, redrive, result",
     "deploy": "deploy the function in this directory: bump, build, upload, update its route",
     "init": "create a function: func.yaml and boilerplate for a runtime",
     "logs": "get a call's log",

@@ -24,7 +24,7 @@ sweeper leaves that to the runner's next claim, which finds it because the sweep
 `worker lost: lease expired`; here, with no worker of the old run left, it is finished at once).
 Where it differs, on purpose: the sweeper moves a running call only once its lease has expired,
 since it cannot know whether its worker lives; this step knows the whole old stack is gone, so it
-does not wait out leases (up to the timeout plus FNQ_LEASE_GRACE_SECONDS) after a restart.
+does not wait out leases (`FNQ_LEASE_SECONDS` ahead of the last heartbeat) after a restart.
 """
 
 from __future__ import annotations
