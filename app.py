@@ -10,9 +10,10 @@ from typing import Any
 
 from chalice import Chalice, Rate  # type: ignore[attr-defined]
 
-from chalicelib import http, ui, wiring
+from chalicelib import http, jsonlog, ui, wiring
 from chalicelib.settings import CALLS_QUEUE_NAME, DEAD_LETTER_QUEUE_NAME
 
+jsonlog.configure_lambda_logging()  # on Lambda only: JSON lines carrying the call id
 app = Chalice(app_name="fnq")
 # Function bodies and outputs can be anything; these are passed through as bytes.
 app.api.binary_types = [*app.api.binary_types, "application/zip"]
@@ -23,7 +24,8 @@ app.register_blueprint(ui.bp)  # the dashboard at /ui (chalicelib/ui)
 
 @app.on_sqs_message(queue=CALLS_QUEUE_NAME, batch_size=10)
 def handle_calls(event: Any) -> dict[str, Any]:
-    return wiring.components().calls_handler.handle_batch(event.to_dict())
+    # The Lambda context bounds the batch: no call starts that the invocation cannot finish.
+    return wiring.components().calls_handler.handle_batch(event.to_dict(), event.context)
 
 
 @app.on_sqs_message(queue=DEAD_LETTER_QUEUE_NAME, batch_size=10)

@@ -1,8 +1,16 @@
 """The SQS side: a batch of messages → the runner, one call each, with partial batch failures.
 
 Lambda's event source deletes the messages of a batch that are not listed in
-`batchItemFailures`; those listed come back after their visibility timeout. The deployed event
-source has `ReportBatchItemFailures` (infra/), and the local emulation honours the same answer.
+`batchItemFailures`; those listed come back after their visibility timeout, which this handler
+sets to match why each one failed (`redelivery_seconds`). The deployed event source has
+`ReportBatchItemFailures` (infra/), and the local emulation honours the same answer.
+
+An invocation has a time limit (Lambda's context) and a memory size. Every call of a batch is
+started at once, in a thread of its own (a thread only waits on its function's process), as long as
+the call can finish in the invocation's remaining time and the memory its function declares fits in
+what the calls already running have left (`Budget`). Lambda sizes CPU by memory, so sharing the
+worker's memory this way also shares its CPU no thinner than Lambda would slice it for functions of
+those sizes. What cannot start in time goes back to the queue at once, for a fresh invocation.
 """
 
 from __future__ import annotations
@@ -10,18 +18,33 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
+import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 from chalicelib.errors import FnqError, NotFoundError, TransitionError
 from chalicelib.ids import is_call_id
-from chalicelib.models import CallStatus
-from chalicelib.ports import CallStore
-from chalicelib.runner import CallRunner, Disposition
+from chalicelib.jsonlog import call_context
+from chalicelib.models import Call, CallStatus
+from chalicelib.ports import CallQueue, CallStore, ClaimLimits
+from chalicelib.runner import CallRunner, Disposition, Verdict
 
 log = logging.getLogger(__name__)
+
+# The worker's own share of its Lambda's memory (the interpreter with boto3 is ~60 MB; request
+# bodies and logs of ten calls in flight add to it). The rest is shared among the calls.
+WORKER_RESERVE_MB = 128
+# A platform fault's message comes back after 2, 8, 32, 128, 512 s on its 1st to 5th receive:
+# soon for a blip, and spread over ~11 minutes before maxReceiveCount (5) dead-letters it.
+FAULT_BACKOFF_SECONDS = 2
+FAULT_BACKOFF_FACTOR = 4
+MAX_BACKOFF_SECONDS = 900
+# A message held for another worker's lease comes back this long after the lease ends, so that
+# its claim finds the lease expired.
+LEASE_SLACK_SECONDS = 1
 
 
 def call_id_of(body: str) -> str | None:
@@ -34,36 +57,170 @@ def call_id_of(body: str) -> str | None:
     return call_id if isinstance(call_id, str) and is_call_id(call_id) else None
 
 
+class Budget:
+    """What one invocation can still give the calls of its batch: time and memory.
+
+    Time is Lambda's `get_remaining_time_in_millis()` less a margin for fetching the code and
+    recording the outcome. Memory is the invocation's `memory_limit_in_mb` less WORKER_RESERVE_MB,
+    taken by each running call for the memory its function declares and given back when it ends;
+    a call alone may take more (it runs, as it would have before). No context: no limits.
+    """
+
+    def __init__(self, context: Any, margin_seconds: int) -> None:
+        remaining: Callable[[], float] | None = getattr(context, "get_remaining_time_in_millis", None)
+        self._remaining_ms = remaining
+        memory = getattr(context, "memory_limit_in_mb", None)  # a string on Lambda
+        self._capacity = max(0, int(memory) - WORKER_RESERVE_MB) if memory else None
+        self._margin_ms = margin_seconds * 1000
+        self._changed = threading.Condition()
+        self._running = 0
+        self._used = 0
+        self._ended = 0  # calls ended so far: a waiter knows whether one ended since it looked
+
+    def limits(self) -> tuple[ClaimLimits, int]:
+        """What a call may ask for now, and the count of ended calls to wait on if it asks more."""
+        max_timeout = None
+        if self._remaining_ms is not None:
+            max_timeout = math.floor((self._remaining_ms() - self._margin_ms) / 1000)
+        with self._changed:
+            crowded = self._capacity is not None and self._running > 0
+            max_memory = self._capacity - self._used if crowded and self._capacity is not None else None
+            return ClaimLimits(max_timeout, max_memory), self._ended
+
+    def take(self, memory: int) -> None:
+        with self._changed:
+            self._running += 1
+            self._used += memory
+
+    def give_back(self, memory: int) -> None:
+        with self._changed:
+            self._running -= 1
+            self._used -= memory
+            self._ended += 1
+            self._changed.notify_all()
+
+    def wait_for_a_call_to_end(self, ended: int) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._ended != ended or self._running == 0)
+
+
+def only_short_of_memory(call: Call | None, limits: ClaimLimits) -> bool:
+    """A deferred call that would fit this invocation's time once running calls free memory."""
+    function = call.function if call is not None else None
+    if function is None or limits.max_memory is None or function.memory <= limits.max_memory:
+        return False
+    return limits.max_timeout is None or function.timeout <= limits.max_timeout
+
+
+def redelivery_seconds(verdict: Verdict | None, receives: int, now: datetime) -> int:
+    """When a message not done with should come back: a visibility that matches why.
+
+    None is a message that is not a call (poison, unknown id): back at once, so that it reaches the
+    dead-letter queue after maxReceiveCount receives in seconds rather than hours.
+    """
+    if verdict is None or verdict.disposition is Disposition.DEFER:
+        return 0  # at once: a fresh invocation has the time (or the memory) this one lacked
+    if verdict.disposition is Disposition.HELD and verdict.call and verdict.call.lease_expires_at:
+        # When the lease ends: if its worker died, this message is what brings the call back.
+        left = (verdict.call.lease_expires_at - now).total_seconds()
+        return max(0, math.ceil(left)) + LEASE_SLACK_SECONDS
+    # A platform fault (S3, throttling past the client's retries, anything unexpected).
+    backoff: int = FAULT_BACKOFF_SECONDS * FAULT_BACKOFF_FACTOR ** max(0, receives - 1)
+    return min(backoff, MAX_BACKOFF_SECONDS)
+
+
 class CallBatchHandler:
-    def __init__(self, runner: CallRunner, concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        runner: CallRunner,
+        queue: CallQueue,
+        clock: Callable[[], datetime],
+        margin_seconds: int = 30,
+    ) -> None:
         self._runner = runner
-        self._concurrency = max(1, concurrency)
+        self._queue = queue
+        self._clock = clock
+        self._margin_seconds = margin_seconds
 
-    def handle_batch(self, event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
-        """Run every record of an SQS event; answer the ids of the messages to redeliver."""
-        records = list(event.get("Records", []))
-        # Calls of one batch run side by side: a slow function does not hold up its batch-mates,
-        # and the queue drains faster than it fills (moto's receive slows as a queue deepens).
-        with ThreadPoolExecutor(max_workers=min(self._concurrency, max(1, len(records)))) as pool:
-            outcomes = list(pool.map(self._handle_record, records))
-        return {"batchItemFailures": [{"itemIdentifier": mid} for mid, ok in outcomes if not ok]}
+    def handle_batch(self, event: Mapping[str, Any], context: Any = None) -> dict[str, list[dict[str, str]]]:
+        """Run every record of an SQS event within the invocation's limits; answer the ids of the
+        messages to redeliver, after setting when each comes back."""
+        records = [r for r in event.get("Records", []) if isinstance(r, Mapping)]
+        budget = Budget(context, self._margin_seconds)
+        verdicts: dict[str, Verdict | None] = {}
+        with ThreadPoolExecutor(max_workers=max(1, len(records)), thread_name_prefix="call") as pool:
+            running: dict[str, Future[Verdict]] = {}
+            for record in records:
+                message_id = str(record.get("messageId", ""))
+                call_id = call_id_of(str(record.get("body", "")))
+                if call_id is None:
+                    log.error("message %s carries no call id; left for the dead-letter queue", message_id)
+                    verdicts[message_id] = None
+                    continue
+                with call_context(call_id):
+                    claimed = self._claim(message_id, call_id, budget)
+                if isinstance(claimed, Call):
+                    running[message_id] = pool.submit(self._run, claimed, budget)
+                else:
+                    verdicts[message_id] = claimed
+            for message_id, future in running.items():
+                verdicts[message_id] = future.result()
+        failed = [r for r in records if self._failed(verdicts.get(str(r.get("messageId", ""))))]
+        self._reschedule(failed, verdicts)
+        return {"batchItemFailures": [{"itemIdentifier": str(r.get("messageId", ""))} for r in failed]}
 
-    def _handle_record(self, record: Mapping[str, Any]) -> tuple[str, bool]:
-        message_id = str(record.get("messageId", ""))
-        call_id = call_id_of(str(record.get("body", "")))
-        if call_id is None:
-            log.error("message %s carries no call id; leaving it for the dead-letter queue", message_id)
-            return message_id, False
+    def _claim(self, message_id: str, call_id: str, budget: Budget) -> Call | Verdict | None:
+        """Claim the call if the invocation can give it what it asks, waiting for memory if need be."""
+        while True:
+            limits, ended = budget.limits()
+            if limits.max_timeout is not None and limits.max_timeout < 0:
+                return Verdict(Disposition.DEFER)  # no time left for any call: spare the request
+            try:
+                claimed = self._runner.claim(call_id, limits)
+            except NotFoundError:
+                log.error(
+                    "message %s names unknown call %s; left for the dead-letter queue", message_id, call_id
+                )
+                return None
+            except Exception:
+                log.exception("call %s: could not be claimed; the message will be redelivered", call_id)
+                return Verdict(Disposition.RETRY)
+            if isinstance(claimed, Call):
+                budget.take(claimed.function.memory if claimed.function else 0)
+                return claimed
+            if claimed.disposition is Disposition.DEFER and only_short_of_memory(claimed.call, limits):
+                budget.wait_for_a_call_to_end(ended)
+                continue
+            if claimed.disposition is Disposition.DEFER:
+                log.info("call %s does not fit the invocation's remaining time; back to the queue", call_id)
+            return claimed
+
+    def _run(self, call: Call, budget: Budget) -> Verdict:
         try:
-            return message_id, self._runner.process(call_id) is Disposition.ACK
-        except NotFoundError:
-            log.error(
-                "message %s names unknown call %s; leaving it for the dead-letter queue", message_id, call_id
-            )
-            return message_id, False
+            with call_context(call.id):
+                return self._runner.run(call)
         except Exception:
-            log.exception("call %s: unexpected failure; the message will be redelivered", call_id)
-            return message_id, False
+            log.exception("call %s: unexpected failure; the message will be redelivered", call.id)
+            return Verdict(Disposition.RETRY)
+        finally:
+            budget.give_back(call.function.memory if call.function else 0)
+
+    @staticmethod
+    def _failed(verdict: Verdict | None) -> bool:
+        return verdict is None or verdict.disposition is not Disposition.ACK
+
+    def _reschedule(self, failed: list[Mapping[str, Any]], verdicts: Mapping[str, Verdict | None]) -> None:
+        now = self._clock()
+        seconds_by_receipt = {}
+        for record in failed:
+            receipt = record.get("receiptHandle")
+            if not receipt:
+                continue
+            receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
+            verdict = verdicts.get(str(record.get("messageId", "")))
+            seconds_by_receipt[str(receipt)] = redelivery_seconds(verdict, receives, now)
+        if seconds_by_receipt:
+            self._queue.redeliver_after(seconds_by_receipt)
 
 
 class DeadLetterHandler:
@@ -80,7 +237,8 @@ class DeadLetterHandler:
             if call_id is None:
                 continue  # poison: nothing to mark; it is dropped here after being logged
             try:
-                self._fail(call_id)
+                with call_context(call_id):
+                    self._fail(call_id)
             except NotFoundError:
                 continue
             except Exception:

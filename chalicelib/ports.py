@@ -17,6 +17,15 @@ from chalicelib.models import App, Call, CallStatus, Route, RouteFormat, RouteTy
 
 
 @dataclass(frozen=True)
+class ClaimLimits:
+    """What the claiming invocation can still give a call; a call whose function asks for more is
+    not claimed. None: no limit."""
+
+    max_timeout: int | None = None  # seconds: the invocation's remaining time less a margin
+    max_memory: int | None = None  # MB: what the calls already running have left
+
+
+@dataclass(frozen=True)
 class CallQuery:
     """Which calls of one app to list, newest first. `before_id` is exclusive, `min_id` inclusive."""
 
@@ -104,13 +113,15 @@ class CallStore(Protocol):
         """Newest first, at most `query.limit`, through an index keyed by id (never a scan)."""
         raise NotImplementedError
 
-    def claim(self, call_id: str, now: datetime) -> Call:
+    def claim(self, call_id: str, now: datetime, limits: ClaimLimits | None = None) -> Call:
         """queued → running, or running with a lease expired before `now` → running (next attempt).
 
         Increments `attempt`, sets `started_at` on the first attempt and the lease to
         `now + lease_seconds`. Returns the record after the write, with the request body and the
         function snapshot. Raises TransitionError (with the current record) otherwise, and
-        NotFoundError for an unknown id.
+        NotFoundError for an unknown id. With `limits`, a call whose function snapshot asks for a
+        longer timeout or more memory is not claimed either: TransitionError, with the record
+        still queued (or running under its expired lease).
         """
         raise NotImplementedError
 
@@ -192,6 +203,13 @@ class OpenCallStore(Protocol):
 class CallQueue(Protocol):
     def send(self, call_id: str, delay_seconds: int = 0) -> None:
         """Put the call's id on the calls queue. Raises ServiceUnavailableError on failure."""
+        raise NotImplementedError
+
+    def redeliver_after(self, seconds_by_receipt: Mapping[str, int]) -> None:
+        """Received messages (by receipt handle) come back after these many seconds (0: at once).
+
+        Best effort: a message whose change fails comes back after the queue's visibility timeout.
+        """
         raise NotImplementedError
 
 

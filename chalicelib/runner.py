@@ -20,6 +20,7 @@ from chalicelib.models import LEASE_EXPIRED, Call, CallStatus, RouteType, RunSta
 from chalicelib.ports import (
     CallQueue,
     CallStore,
+    ClaimLimits,
     CodeStore,
     Execution,
     FunctionExecutor,
@@ -43,7 +44,18 @@ class Heartbeats:
 
 class Disposition(StrEnum):
     ACK = "ack"  # the message has done its work (or never will): delete it
-    RETRY = "retry"  # leave the message for redelivery after its visibility timeout
+    RETRY = "retry"  # a platform fault: redeliver after a short backoff
+    HELD = "held"  # another worker holds the call under a live lease: redeliver when the lease ends
+    DEFER = "defer"  # not claimed: the call does not fit the invocation's limits; redeliver at once
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What becomes of the message that brought a call, and the record as the runner last saw it
+    (HELD: its lease; DEFER: the function that did not fit)."""
+
+    disposition: Disposition
+    call: Call | None = None
 
 
 class CallRunner:
@@ -71,40 +83,53 @@ class CallRunner:
         self._sleep = sleep
         self._heartbeat = heartbeat
 
-    def process(self, call_id: str) -> Disposition:
+    def process(self, call_id: str, limits: ClaimLimits | None = None) -> Verdict:
         """Run one queued call, once per attempt however often its message is delivered."""
+        claimed = self.claim(call_id, limits)
+        return claimed if isinstance(claimed, Verdict) else self.run(claimed)
+
+    def claim(self, call_id: str, limits: ClaimLimits | None = None) -> Call | Verdict:
+        """The call, claimed for this attempt; or the verdict on its message when it is not."""
+        now = self._clock()
         try:
-            call = self._calls.claim(call_id, self._clock())
+            return self._calls.claim(call_id, now, limits)
         except TransitionError as exc:
             current: Call | None = exc.current
-            if current is not None and current.status is CallStatus.RUNNING:
+            if current is None or current.status not in {CallStatus.QUEUED, CallStatus.RUNNING}:
+                return Verdict(Disposition.ACK)  # terminal (a duplicate delivery) or cancelled
+            lease = current.lease_expires_at
+            if current.status is CallStatus.RUNNING and lease is not None and lease >= now:
                 # Another worker holds a live lease. Keep the message: if that worker dies, this
                 # message is what brings the call back once the lease has expired.
-                return Disposition.RETRY
-            return Disposition.ACK  # terminal (a duplicate delivery) or cancelled
+                return Verdict(Disposition.HELD, current)
+            # Claimable but for the limits: this invocation cannot give the call what it asks.
+            return Verdict(Disposition.DEFER, current)
+
+    def run(self, call: Call) -> Verdict:
+        """Run a claimed call to its outcome (or its next attempt)."""
         recorded = self._recorded_outcome(call)
         if recorded is not None:
             # The previous attempt ran the function and stored its log and outcome, but died
             # before writing the outcome to the table: record it, do not run the function again.
             self._finish(call, recorded.status, recorded.error, recorded.stats)
-            return Disposition.ACK
+            return Verdict(Disposition.ACK)
         if call.attempt - call.redrive_base > self._max_attempts:
             tried = call.attempt - call.redrive_base - 1
             self._finish(call, CallStatus.ERROR, f"gave up after {tried} attempts", dead=True)
-            return Disposition.ACK
+            return Verdict(Disposition.ACK)
         try:
             with self._beating(call) as cancel:
                 execution = self._run(call, cancel)
         except Exception as exc:  # a platform fault: the code or body could not be fetched, ...
             log.warning("call %s attempt %s failed before running: %s", call.id, call.attempt, exc)
             self._requeue_quietly(call, f"platform fault: {exc}")
-            return Disposition.RETRY
+            return Verdict(Disposition.RETRY)
         self._store_log(call, execution)
         function_failed = execution.status is not CallStatus.SUCCESS
         if function_failed and call.function and call.attempt <= call.function.max_retries:
-            return self._retry_function(call, execution)
+            return Verdict(self._retry_function(call, execution))
         self._finish(call, execution.status, execution.error, execution.stats)
-        return Disposition.ACK
+        return Verdict(Disposition.ACK)
 
     def run_sync(self, call: Call) -> Execution:
         """Run a call already recorded as running (sync invoke); record its outcome and log."""

@@ -32,6 +32,7 @@ ENV_PROCESS_WAIT_SECONDS = "FNQ_PROCESS_WAIT_SECONDS"
 ENV_ASYNC_PROCESS_WAIT_SECONDS = "FNQ_ASYNC_PROCESS_WAIT_SECONDS"
 ENV_SWEEP_QUEUED_SECONDS = "FNQ_SWEEP_QUEUED_SECONDS"
 ENV_SWEEP_INTERVAL_SECONDS = "FNQ_SWEEP_INTERVAL_SECONDS"
+ENV_WORKER_MARGIN_SECONDS = "FNQ_WORKER_MARGIN_SECONDS"
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 ENV_REGION = "AWS_DEFAULT_REGION"
 DEFAULT_REGION = "us-east-1"
@@ -98,6 +99,10 @@ class Settings:
     sweep_queued_seconds: int = 900
     # How often `fn worker` runs a sweeper pass (the deployed stack: a schedule, every minute).
     sweep_interval_seconds: float = 60.0
+    # The worker starts a call only if the invocation's remaining time covers the call's timeout
+    # plus this margin (fetching code and body, storing the log, recording the outcome). Below the
+    # lease grace, so that the longest async timeout still fits a fresh 900 s invocation.
+    worker_margin_seconds: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -137,4 +142,5 @@ class Settings:
             ),
             sweep_queued_seconds=max(1, int(env.get(ENV_SWEEP_QUEUED_SECONDS, base.sweep_queued_seconds))),
             sweep_interval_seconds=float(env.get(ENV_SWEEP_INTERVAL_SECONDS, base.sweep_interval_seconds)),
+            worker_margin_seconds=int(env.get(ENV_WORKER_MARGIN_SECONDS, base.worker_margin_seconds)),
         )

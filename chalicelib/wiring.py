@@ -117,7 +117,7 @@ def build(
         stores,
         use_cases,
         runner,
-        CallBatchHandler(runner),
+        CallBatchHandler(runner, stores.queue, clock, settings.worker_margin_seconds),
         DeadLetterHandler(stores.calls, clock),
         Sweeper(stores.calls, stores.queue, clock),
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chalice.local import LambdaContext
 from chalice.test import Client
 from moto import mock_aws
 
@@ -76,6 +77,14 @@ class Stack:
         assert status == 200, reply
         return digest
 
+    def invoke(self, function: str, event: dict[str, Any], seconds: float = 900, memory: int = 1769) -> Any:
+        """A handler of app.py invoked as Lambda invokes it: with a context of `seconds` and `memory`.
+
+        (Chalice's test client gives every invocation a 3 s context, whatever the stage says.)
+        """
+        context = LambdaContext(function, memory_size=memory, max_runtime_ms=int(seconds * 1000))
+        return chalice_app.handler_map[function](event, context)
+
     def work(self, max_batches: int = 10) -> list[dict[str, Any]]:
         """Deliver queued messages to the real SQS handler, as Lambda's event source would."""
         responses = []
@@ -84,7 +93,7 @@ class Stack:
             event = receive_event(self.settings.calls_queue_url, endpoint_url=endpoint)
             if not event["Records"]:
                 break
-            response = self.client.lambda_.invoke("handle_calls", event).payload
+            response = self.invoke("handle_calls", event)
             settle(self.settings.calls_queue_url, event, response, endpoint_url=endpoint)
             responses.append(response)
         return responses

@@ -110,8 +110,8 @@ def test_the_same_message_delivered_twice_runs_the_function_once(stack: Stack, t
     from tests.support import receive_event
 
     event = receive_event(stack.settings.calls_queue_url)
-    first = stack.client.lambda_.invoke("handle_calls", event).payload
-    second = stack.client.lambda_.invoke("handle_calls", event).payload
+    first = stack.invoke("handle_calls", event)
+    second = stack.invoke("handle_calls", event)
     assert first == second == {"batchItemFailures": []}
     assert side.read_text() == "ran\n"
     assert call_of(stack, "myapp", call_id)["status"] == "success"

@@ -67,7 +67,7 @@ def test_cancelling_a_running_call_kills_its_process_within_a_heartbeat(stack: S
     call_id = stack.request("POST", "/r/myapp/sleeps").headers["Fn_call_id"]
     components = wiring.build(replace(stack.settings, heartbeat_seconds=HEARTBEAT_SECONDS))
     outcome: list[Disposition] = []
-    worker = threading.Thread(target=lambda: outcome.append(components.runner.process(call_id)))
+    worker = threading.Thread(target=lambda: outcome.append(components.runner.process(call_id).disposition))
     worker.start()
     try:
         wait_for(lambda: pid_file.exists() and pid_file.read_text())

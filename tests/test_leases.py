@@ -39,12 +39,12 @@ def test_a_call_left_running_by_a_dead_worker_is_taken_over_after_its_lease(
     assert dead.status.value == "running" and dead.attempt == 1
 
     # WHEN the message comes back while the lease is live, the call is left to its owner
-    assert components.runner.process(call_id) is Disposition.RETRY
+    assert components.runner.process(call_id).disposition is Disposition.HELD
     assert not side.exists()
 
     # WHEN it comes back after the lease (15 s on this stack, renewed by heartbeats) has expired
     clock.now += timedelta(seconds=16)
-    assert components.runner.process(call_id) is Disposition.ACK
+    assert components.runner.process(call_id).disposition is Disposition.ACK
 
     # THEN the second attempt ran the function once, and the lost attempt is on the record
     call = stack.json("GET", f"/v1/apps/myapp/calls/{call_id}")[1]["call"]

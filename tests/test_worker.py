@@ -21,7 +21,7 @@ def test_a_poison_message_fails_alone_and_its_batch_mates_succeed(stack: Stack) 
     assert len(event["Records"]) == 5
     assert len({r["messageId"] for r in event["Records"]}) == 5
     assert all("ApproximateReceiveCount" in r["attributes"] for r in event["Records"])
-    response = stack.client.lambda_.invoke("handle_calls", event).payload
+    response = stack.invoke("handle_calls", event)
     settle(stack.settings.calls_queue_url, event, response)
 
     poison = {r["messageId"] for r in event["Records"] if "garbage" in r["body"] or "01BVJ5T7" in r["body"]}

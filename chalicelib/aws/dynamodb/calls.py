@@ -32,13 +32,15 @@ from chalicelib.models import (
     CallStatus,
     RunStats,
 )
-from chalicelib.ports import CallQuery
+from chalicelib.ports import CallQuery, ClaimLimits
 
 # The open-index attributes, removed by every move that ends a call.
 CLOSE = "openpk, opensk"
 
 # Appends the `:entry` list to the call's attempts (with `:empty` for a record without any).
 APPEND_ATTEMPT = "attempts = list_append(if_not_exists(attempts, :empty), :entry)"
+# The attribute holding a call's function snapshot (FunctionSpec: timeout, memory, ...).
+FUNCTION = next(f.attribute for f in CALL.fields if f.name == "function")
 LOWEST_ID = "0" * 26
 HIGHEST_ID = "7" + "Z" * 25
 
@@ -53,6 +55,20 @@ def attempt_entry(
     """
     ended = Attempt(number, started_at or now, completed_at=now, status=status, error=error)
     return CALL.value("attempts", (ended,))  # type: ignore[no-any-return]
+
+
+def fits_condition(limits: ClaimLimits | None) -> tuple[str, dict[str, Any]]:
+    """A claim's condition that the call's function snapshot fits what the invocation can give.
+
+    Part of the claim's own conditional write: no read first, and no call claimed that cannot
+    finish. A record without a snapshot is claimed (and then fails as a platform fault).
+    """
+    bounds = {"timeout": limits.max_timeout, "memory": limits.max_memory} if limits else {}
+    clauses = [f"{FUNCTION}.{field} <= :max_{field}" for field, bound in bounds.items() if bound is not None]
+    if not clauses:
+        return "", {}
+    named = {f"max_{field}": bound for field, bound in bounds.items() if bound is not None}
+    return f"(attribute_not_exists({FUNCTION}) OR ({' AND '.join(clauses)}))", named
 
 
 class DynamoCallStore:
@@ -181,15 +197,17 @@ class DynamoCallStore:
         found.sort(key=lambda i: i["id"], reverse=True)
         return [CALL.decode(i) for i in found[: query.limit]]
 
-    def claim(self, call_id: str, now: datetime) -> Call:
+    def claim(self, call_id: str, now: datetime, limits: ClaimLimits | None = None) -> Call:
         sets = (
             "attempt = if_not_exists(attempt, :zero) + :one, lease_until = :now_ms + lease_ms, "
             "started_at = if_not_exists(started_at, :now), attempt_started_at = :now, "
             "opensk = :now_ms + lease_ms"
         )
         named: dict[str, Any] = {"zero": 0, "one": 1, "now_ms": epoch_ms(now), "now": iso_time(now)}
+        fits, fit_values = fits_condition(limits)
+        named.update(fit_values)
         try:
-            return self._move(call_id, {CallStatus.QUEUED}, CallStatus.RUNNING, sets, **named)
+            return self._move(call_id, {CallStatus.QUEUED}, CallStatus.RUNNING, sets, guard=fits, **named)
         except TransitionError as exc:
             current: Call | None = exc.current
             lease = current.lease_expires_at if current else None
@@ -205,7 +223,7 @@ class DynamoCallStore:
             {CallStatus.RUNNING},
             CallStatus.RUNNING,
             f"{sets}, {APPEND_ATTEMPT}",
-            guard="attempt = :seen AND lease_until < :now_ms",
+            guard=" AND ".join(filter(None, ["attempt = :seen AND lease_until < :now_ms", fits])),
             seen=current.attempt,
             empty=[],
             entry=lost,

@@ -1,0 +1,73 @@
+"""Structured logs on Lambda: one JSON object a line, carrying the call id being worked on.
+
+CloudWatch Logs Insights parses JSON lines into fields, so `filter call_id = "01J…"` finds every
+line the worker and the runner wrote about one call. The call id is a context variable set by the
+batch handler around each call (threads of a batch each carry their own), so no log call has to
+pass it. Cheap: a record is formatted only when its level lets it through.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+_call_id: ContextVar[str | None] = ContextVar("fnq_call_id", default=None)
+
+# Set by the Lambda runtime in every function's environment; never on a workstation.
+LAMBDA_FUNCTION_ENV = "AWS_LAMBDA_FUNCTION_NAME"
+
+
+@contextmanager
+def call_context(call_id: str) -> Iterator[None]:
+    """Log lines written inside carry `call_id`."""
+    token = _call_id.set(call_id)
+    try:
+        yield
+    finally:
+        _call_id.reset(token)
+
+
+def current_call_id() -> str | None:
+    return _call_id.get()
+
+
+class JsonFormatter(logging.Formatter):
+    """`{"time", "level", "logger", "message", "call_id"?, "error"?}` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        call_id = _call_id.get()
+        if call_id is not None:
+            line["call_id"] = call_id
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure_lambda_logging() -> bool:
+    """On Lambda, make the runtime's log handler write JSON lines, and let INFO through.
+
+    Anywhere else (tests, `fn start`, `chalice local`) nothing changes: the workstation's own
+    logging setup stays. Answers whether it configured anything.
+    """
+    if not os.environ.get(LAMBDA_FUNCTION_ENV):
+        return False
+    root = logging.getLogger()
+    if not root.handlers:  # the Lambda runtime installs one; a bare interpreter has none
+        root.addHandler(logging.StreamHandler())
+    for handler in root.handlers:
+        handler.setFormatter(JsonFormatter())
+    # fnq's own loggers: the runtime leaves the root at WARNING, which would drop the worker's
+    # INFO lines (a batch's summary, a call's requeue).
+    logging.getLogger("chalicelib").setLevel(logging.INFO)
+    return True
