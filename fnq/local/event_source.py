@@ -7,14 +7,21 @@ What the emulation keeps from the real thing (and why it matters to fnq):
   redrive policy moves it to the dead-letter queue after maxReceiveCount receives;
 * ReportBatchItemFailures: after the handler returns, every record not listed in
   `batchItemFailures` is deleted; a handler that raises, or answers an identifier that is empty or
-  not in the batch, fails the whole batch (nothing is deleted), as Lambda documents.
+  not in the batch, fails the whole batch (nothing is deleted), as Lambda documents;
+* the function's limits: the handler gets a Lambda-like context (`get_remaining_time_in_millis()`,
+  `memory_limit_in_mb`) for the configured timeout and memory, and an invocation that runs past its
+  timeout is a failed one (nothing deleted) that a `Watchdog` cuts, as Lambda ends the sandbox.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Mapping
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,13 +30,80 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any]], Any]
+# A Lambda handler: (event, context) → response.
+Handler = Callable[[dict[str, Any], Any], Any]
 
 MAX_BATCH = 10
 # Short enough that a stop request is noticed within about a second; long enough that an idle
 # poller costs one request a second.
 WAIT_SECONDS = 1
 RETRY_PAUSE_SECONDS = 1.0
+# How often the watchdog looks for invocations past their deadline.
+WATCH_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class InvocationLimits:
+    """What Lambda gives one invocation of the function: its configured timeout and memory."""
+
+    function_name: str
+    timeout_seconds: float
+    memory_mb: int
+
+
+@dataclass
+class InvocationContext:
+    """The part of Lambda's context object the handlers use, for one invocation."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    deadline: float  # time.monotonic() at which Lambda would end the invocation
+    timeout_seconds: float
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @classmethod
+    def starting_now(cls, limits: InvocationLimits) -> InvocationContext:
+        deadline = time.monotonic() + limits.timeout_seconds
+        return cls(limits.function_name, limits.memory_mb, deadline, limits.timeout_seconds)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+    @property
+    def overdue(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+
+class Watchdog:
+    """Calls `cut` for an invocation still running at its deadline, as Lambda ends a sandbox whose
+    invocation times out. Threads cannot be stopped, so `cut` ends the whole process (see worker.py)."""
+
+    def __init__(self, cut: Callable[[InvocationContext], None], period: float = WATCH_SECONDS) -> None:
+        self._cut = cut
+        self._period = period
+        self._lock = threading.Lock()
+        self._running: set[int] = set()
+        self._contexts: dict[int, InvocationContext] = {}
+
+    @contextlib.contextmanager
+    def watching(self, context: InvocationContext) -> Iterator[None]:
+        key = id(context)
+        with self._lock:
+            self._contexts[key] = context
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._contexts.pop(key, None)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(self._period):
+            with self._lock:
+                overdue = [(key, c) for key, c in self._contexts.items() if c.overdue]
+                for key, _ in overdue:
+                    del self._contexts[key]  # cut once
+            for _, context in overdue:
+                self._cut(context)
 
 
 def lambda_event(messages: list[MessageTypeDef], queue_arn: str, region: str) -> dict[str, Any]:
@@ -81,7 +155,10 @@ class SqsEventSource:
         batch_size: int = MAX_BATCH,
         wait_seconds: int = WAIT_SECONDS,
         log_each: bool = False,
+        limits: InvocationLimits | None = None,
+        watchdog: Watchdog | None = None,
     ) -> None:
+        """`limits`: the function's timeout and memory (a 900 s, 1769 MB worker by default)."""
         self._sqs = sqs
         self._queue_url = queue_url
         self._handler = handler
@@ -91,6 +168,8 @@ class SqsEventSource:
         self._queue_arn: str | None = None
         # One line per message (for the dead-letter queue, whose messages are few and telling).
         self._log_each = log_each
+        self._limits = limits or InvocationLimits("handle_calls", 900, 1769)
+        self._watchdog = watchdog
 
     @property
     def queue_url(self) -> str:
@@ -112,11 +191,22 @@ class SqsEventSource:
             for record in event["Records"]:
                 receives = record["attributes"].get("ApproximateReceiveCount", "?")
                 log.info("%s: message %s (received %s times)", self._name(), record["messageId"], receives)
+        context = InvocationContext.starting_now(self._limits)
         try:
-            response = self._handler(event)
+            with self._watchdog.watching(context) if self._watchdog else contextlib.nullcontext():
+                response = self._handler(event, context)
         except Exception:
             # A function error: Lambda deletes nothing; every message returns after its visibility.
             log.exception("handler failed on a batch of %d from %s", len(messages), self._queue_url)
+            return len(messages)
+        if context.overdue:
+            # Lambda would have ended it at the deadline: a timed-out invocation answers nothing.
+            log.error(
+                "%s: invocation %s ran past its %g s timeout; nothing is deleted",
+                self._name(),
+                context.aws_request_id,
+                context.timeout_seconds,
+            )
             return len(messages)
         done = records_to_delete(event, response)
         self._delete(done)

@@ -9,7 +9,13 @@ from typing import Any
 import boto3
 import pytest
 
-from fnq.local.event_source import SqsEventSource, records_to_delete
+from fnq.local.event_source import (
+    InvocationContext,
+    InvocationLimits,
+    SqsEventSource,
+    Watchdog,
+    records_to_delete,
+)
 
 REGION = "us-east-1"
 
@@ -46,12 +52,14 @@ class Recorder:
 
     def __init__(self, failing: set[str] | None = None, raises: bool = False, answer: Any = None) -> None:
         self.events: list[dict[str, Any]] = []
+        self.contexts: list[Any] = []
         self.failing = failing or set()
         self.raises = raises
         self.answer = answer
 
-    def __call__(self, event: dict[str, Any]) -> Any:
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
         self.events.append(event)
+        self.contexts.append(context)
         if self.raises:
             raise RuntimeError("function error")
         if self.answer is not None:
@@ -133,3 +141,65 @@ def test_run_returns_once_stopped(sqs: Any) -> None:
     stop.set()
     thread.join(5)
     assert not thread.is_alive()
+
+
+def test_the_handler_gets_a_lambda_context_with_the_functions_timeout_and_memory(sqs: Any) -> None:
+    queue = make_queue(sqs, "context")
+    send(sqs, queue, "a")
+    handler = Recorder()
+    limits = InvocationLimits("handle_calls", timeout_seconds=30, memory_mb=512)
+
+    SqsEventSource(sqs, queue, handler, REGION, wait_seconds=0, limits=limits).poll_once()
+
+    (context,) = handler.contexts
+    assert context.function_name == "handle_calls" and context.memory_limit_in_mb == 512
+    assert 0 < context.get_remaining_time_in_millis() <= 30_000
+    assert context.aws_request_id
+
+
+def test_an_invocation_that_ends_past_its_timeout_deletes_nothing(sqs: Any) -> None:
+    # GIVEN a handler that answers success, but only after its invocation's deadline
+    queue = make_queue(sqs, "overdue")
+    send(sqs, queue, "a", "b")
+
+    def late(event: dict[str, Any], context: Any) -> Any:
+        while context.get_remaining_time_in_millis() > 0:
+            threading.Event().wait(0.01)
+        return {"batchItemFailures": []}
+
+    limits = InvocationLimits("handle_calls", timeout_seconds=0.1, memory_mb=128)
+    SqsEventSource(sqs, queue, late, REGION, wait_seconds=0, limits=limits).poll_once()
+
+    # THEN Lambda's verdict holds (the invocation timed out): every message is still there
+    assert depth(sqs, queue) == 2
+
+
+def test_the_watchdog_cuts_an_invocation_still_running_at_its_deadline(sqs: Any) -> None:
+    queue = make_queue(sqs, "cut")
+    send(sqs, queue, "a")
+    cut: list[InvocationContext] = []
+    was_cut = threading.Event()
+
+    def on_cut(context: InvocationContext) -> None:
+        cut.append(context)
+        was_cut.set()
+
+    watchdog = Watchdog(on_cut, period=0.01)
+    stop = threading.Event()
+    threading.Thread(target=watchdog.run, args=(stop,), daemon=True).start()
+    seen: list[Any] = []
+
+    def hangs(event: dict[str, Any], context: Any) -> Any:
+        seen.append(context)
+        assert was_cut.wait(10), "the watchdog never cut the invocation"
+        return None
+
+    limits = InvocationLimits("handle_calls", timeout_seconds=0.1, memory_mb=128)
+    try:
+        SqsEventSource(
+            sqs, queue, hangs, REGION, wait_seconds=0, limits=limits, watchdog=watchdog
+        ).poll_once()
+    finally:
+        stop.set()
+
+    assert cut[:1] == seen and depth(sqs, queue) == 1
