@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The Lambda runtime's SDK, for tests/infra's run of the packaged zip: the oldest boto3 the project
+# accepts (pyproject.toml), apart from the venv's own.
+LAMBDA_RUNTIME := $(VENV)/lambda-runtime/.installed
 # The .chalice/config.json stage that `make package` builds.
 STAGE ?= dev
 
@@ -14,7 +17,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: $(STAMP)
+$(LAMBDA_RUNTIME): $(STAMP)
+	rm -rf $(VENV)/lambda-runtime
+	$(BIN)/python -m pip install --quiet --target $(VENV)/lambda-runtime 'boto3==1.34.0' 'botocore==1.34.0'
+	touch $(LAMBDA_RUNTIME)
+
+test: $(STAMP) $(LAMBDA_RUNTIME)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -27,7 +35,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(LAMBDA_RUNTIME)
 	$(BIN)/pytest
 
 demo: $(STAMP)

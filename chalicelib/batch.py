@@ -196,14 +196,17 @@ class CallBatchHandler:
             return claimed
 
     def _run(self, call: Call, budget: Budget) -> Verdict:
-        try:
-            with call_context(call.id):
-                return self._runner.run(call)
-        except Exception:
-            log.exception("call %s: unexpected failure; the message will be redelivered", call.id)
-            return Verdict(Disposition.RETRY)
-        finally:
-            budget.give_back(call.function.memory if call.function else 0)
+        with call_context(call.id):
+            try:
+                verdict = self._runner.run(call)
+            except Exception:
+                log.exception("call %s: unexpected failure; the message will be redelivered", call.id)
+                verdict = Verdict(Disposition.RETRY)
+            finally:
+                budget.give_back(call.function.memory if call.function else 0)
+            # One line a call attempt: what became of its message (CloudWatch can count them).
+            log.info("call %s attempt %d: %s", call.id, call.attempt, verdict.disposition.value)
+            return verdict
 
     @staticmethod
     def _failed(verdict: Verdict | None) -> bool:

@@ -35,6 +35,13 @@ MERGE_SOURCES = ("resources.yaml", "functions.yaml")
 # own runtime module to the zip). Keep in step with the imports of app.py's import graph.
 # python-ulid imports typing_extensions on Python 3.11.
 RUNTIME_DISTRIBUTIONS = ("python-ulid", "typing_extensions", "PyYAML")
+# Native extensions are never vendored: they are built for the packaging machine, not for Lambda's
+# platform (Amazon Linux, its glibc, the stage's architecture). The runtime dependencies work
+# without them: PyYAML falls back to its pure-Python parser when `yaml._yaml` is absent (func.yaml
+# files are small). tests/infra runs the packaged app from the zip to prove it.
+NATIVE_SUFFIXES = (".so", ".pyd", ".dylib")
+# Top-level packages that only re-export a native module left out above.
+NATIVE_ONLY = {"PyYAML": ("_yaml",)}
 
 
 def load_merge_template(infra: Path = INFRA) -> dict[str, Any]:
@@ -109,14 +116,17 @@ def package(
 
 
 def _vendor(distribution: str, vendor_dir: Path) -> None:
-    """Copy an installed distribution's importable files and metadata (not its scripts).
+    """Copy an installed distribution's pure-Python files and metadata (not its scripts, not its
+    native extensions: NATIVE_SUFFIXES).
 
     The metadata stays: python-ulid reads its own version with importlib.metadata at import.
     """
     dist = importlib.metadata.distribution(distribution)
     for file in dist.files or ():
         parts = file.parts
-        if parts[0] == ".." or "__pycache__" in parts:
+        if parts[0] == ".." or "__pycache__" in parts or file.name.endswith(NATIVE_SUFFIXES):
+            continue
+        if parts[0] in NATIVE_ONLY.get(distribution, ()):
             continue
         target = vendor_dir.joinpath(*parts)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -104,3 +106,31 @@ def cfn_lint(template: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(executable), "--format", "parseable", str(template)], capture_output=True, text=True, check=False
     )
+
+
+# What the Lambda Python runtime provides besides the standard library.
+LAMBDA_RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+# `make test` installs the oldest boto3 the project accepts (pyproject.toml: boto3>=1.34) here, apart
+# from the venv's, to stand for the Lambda runtime's own SDK (whose version AWS varies by region
+# and over time).
+OLDEST_RUNTIME_DIR = Path(sys.prefix) / "lambda-runtime"
+
+
+def lambda_runtime_dir(fallback: Path) -> Path:
+    """A directory holding only the libraries the Lambda runtime provides.
+
+    The oldest boto3 the project accepts when `make test` installed it; otherwise (a venv made
+    before that step) the venv's own, linked into `fallback`, which CI does not accept.
+    """
+    if (OLDEST_RUNTIME_DIR / "boto3").is_dir():
+        return OLDEST_RUNTIME_DIR
+    assert not os.environ.get("CI"), f"{OLDEST_RUNTIME_DIR} is missing: run `make test`, which installs it"
+    fallback.mkdir(parents=True, exist_ok=True)
+    for module in LAMBDA_RUNTIME_MODULES:
+        spec = importlib.util.find_spec(module)
+        assert spec is not None and spec.origin is not None
+        origin = Path(spec.origin)
+        source = origin.parent if origin.name == "__init__.py" else origin
+        if not (fallback / source.name).exists():
+            (fallback / source.name).symlink_to(source)
+    return fallback

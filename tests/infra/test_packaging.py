@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,10 +14,15 @@ import pytest
 
 from chalicelib import settings, ui
 from fnq import packaging
-from tests.infra.conftest import REPO, cfn_lint, chalice_config, load_yaml, stage_setting, stages
-
-# What the Lambda Python runtime provides besides the standard library.
-LAMBDA_RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+from tests.infra.conftest import (
+    REPO,
+    cfn_lint,
+    chalice_config,
+    lambda_runtime_dir,
+    load_yaml,
+    stage_setting,
+    stages,
+)
 
 
 def template_of(package_dir: Path) -> dict[str, Any]:
@@ -79,14 +83,7 @@ def test_the_packaged_app_imports_with_nothing_but_the_lambda_runtime(packaged, 
     # GIVEN the zip unpacked, and a directory holding only what the Lambda runtime provides
     code = tmp_path / "task"
     zipfile.ZipFile(packaged["dev"] / "deployment.zip").extractall(code)
-    runtime = tmp_path / "runtime"
-    runtime.mkdir()
-    for module in LAMBDA_RUNTIME_MODULES:
-        spec = importlib.util.find_spec(module)
-        assert spec is not None and spec.origin is not None
-        origin = Path(spec.origin)
-        source = origin.parent if origin.name == "__init__.py" else origin
-        (runtime / source.name).symlink_to(source)
+    runtime = lambda_runtime_dir(tmp_path / "runtime")
 
     # WHEN a Python without site-packages imports the app, as Lambda does at a cold start
     result = subprocess.run(
