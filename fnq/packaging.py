@@ -7,7 +7,7 @@ Runs `chalice package --merge-template` on a staged copy of the project, so that
   the Lambda runtime provides (it would take the zip from ~20 KB to ~17 MB);
 - the zip holds app.py and chalicelib/ whole: workstation code (the CLI, the local stack, this
   module) lives in the fnq package beside it, so there is nothing to strip back out;
-- infra/resources.yaml and infra/functions.yaml become one merge template.
+- infra/resources.yaml, functions.yaml and alarms.yaml become one merge template.
 
 Build tooling, never imported by the Lambda code; it does not import boto3.
 """
@@ -29,7 +29,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 INFRA = REPO / "infra"
-MERGE_SOURCES = ("resources.yaml", "functions.yaml")
+MERGE_SOURCES = ("resources.yaml", "functions.yaml", "alarms.yaml")
 
 # What the Lambda code imports beyond the standard library, boto3 and chalice (Chalice adds its
 # own runtime module to the zip). Keep in step with the imports of app.py's import graph.
@@ -45,7 +45,7 @@ NATIVE_ONLY = {"PyYAML": ("_yaml",)}
 
 
 def load_merge_template(infra: Path = INFRA) -> dict[str, Any]:
-    """The two infra templates as one: resources.yaml's sections plus functions.yaml's.
+    """The infra templates as one: resources.yaml's sections plus functions.yaml's and alarms.yaml's.
 
     A key defined in both (a resource, an output) is an error; a scalar such as Description is
     taken from the later file.

@@ -51,14 +51,18 @@ def test_the_resources_template_also_passes_cfn_lint_on_its_own():
     assert (result.returncode, result.stdout) == (0, "")
 
 
-def test_the_merge_template_is_the_resources_plus_the_function_settings():
+def test_the_merge_template_is_the_resources_plus_the_function_settings_plus_the_alarms():
     merged = packaging.load_merge_template()
     resources = load_yaml(REPO / "infra" / "resources.yaml")
     functions = load_yaml(REPO / "infra" / "functions.yaml")
+    alarms = load_yaml(REPO / "infra" / "alarms.yaml")
 
-    assert set(merged["Resources"]) == set(resources["Resources"]) | set(functions["Resources"])
+    assert set(merged["Resources"]) == set(resources["Resources"]) | set(functions["Resources"]) | set(
+        alarms["Resources"]
+    )
     assert merged["Outputs"] == resources["Outputs"]
     assert merged["Globals"] == functions["Globals"]
+    assert merged["Conditions"] == alarms["Conditions"]
 
 
 def test_the_lambda_zip_holds_the_app_and_its_vendored_dependencies_but_no_boto3_and_no_workstation_tools(

@@ -7,6 +7,8 @@ import json
 import boto3
 import pytest
 
+from chalicelib.batch import WORKER_RESERVE_MB
+from chalicelib.models import Route
 from chalicelib.settings import (
     ENV_BUCKET,
     ENV_CALLS_QUEUE_URL,
@@ -14,7 +16,9 @@ from chalicelib.settings import (
     ENV_TABLE,
     Settings,
 )
+from fnq.local.event_source import MAX_BATCH
 from fnq.local.resources import LocalStackError, create_local_resources
+from fnq.local.worker import DEAD_LETTER_LIMITS, worker_limits
 from tests.infra.conftest import REPO, load_yaml, stage_setting, stages
 
 # The stack still completes: moto skips the resource it cannot build (the TLS-only bucket policy).
@@ -162,3 +166,28 @@ def test_each_stage_caps_sync_timeouts_below_what_its_api_can_serve(stage):
     api = stage_setting(stage, "lambda_timeout", "api_handler")
 
     assert 0 < cap <= min(API_GATEWAY_TIMEOUT, api) - SYNC_MARGIN
+
+
+@pytest.mark.parametrize("stage", stages())
+def test_the_longest_async_call_fits_a_fresh_worker_invocation_with_its_margin(stage):
+    # The worker claims a call only if its timeout plus the margin fits the remaining time.
+    environment = stage_setting(stage, "environment_variables")
+    longest = int(environment["FNQ_MAX_ASYNC_TIMEOUT"])
+    margin = int(environment.get("FNQ_WORKER_MARGIN_SECONDS", Settings().worker_margin_seconds))
+
+    assert longest + margin < stage_setting(stage, "lambda_timeout", "handle_calls")
+
+
+@pytest.mark.parametrize("stage", stages())
+def test_a_whole_batch_of_default_size_functions_runs_side_by_side_in_every_stage(stage):
+    # (app.py's batch_size is Lambda's maximum for an SQS event source, MAX_BATCH.)
+    room = stage_setting(stage, "lambda_memory_size", "handle_calls") - WORKER_RESERVE_MB
+
+    assert room >= MAX_BATCH * Route("app", "/path").memory
+
+
+@pytest.mark.parametrize("stage", stages())
+def test_the_local_worker_gets_the_deployed_workers_limits_by_default(stage):
+    for function, limits in (("handle_calls", worker_limits({})), ("handle_dead_calls", DEAD_LETTER_LIMITS)):
+        assert limits.timeout_seconds == stage_setting(stage, "lambda_timeout", function)
+        assert limits.memory_mb == stage_setting(stage, "lambda_memory_size", function)
