@@ -12,8 +12,10 @@ import pytest
 
 from chalicelib import wiring
 from chalicelib.batch import redelivery_seconds
+from chalicelib.errors import TransitionError
 from chalicelib.ids import utcnow
 from chalicelib.models import Call, CallStatus, RouteType
+from chalicelib.ports import ClaimLimits
 from chalicelib.runner import Disposition, Verdict
 from tests.conftest import Stack
 from tests.faults import inject, s3_internal_error
@@ -165,6 +167,22 @@ def test_a_message_for_a_call_running_elsewhere_comes_back_when_its_lease_ends(s
     call = call_of(stack, "myapp", call_id)
     assert (call["status"], call["attempt"]) == ("success", 2)
     assert call["attempts"][0]["error"] == "worker lost: lease expired"
+
+
+def test_a_claim_refuses_a_call_whose_function_asks_more_than_the_limits_and_leaves_it_queued(
+    stack: Stack,
+) -> None:
+    stack.deploy("myapp", "hello", type="async", timeout=5, memory=256)
+    (call_id,) = submit(stack, "hello", 1)
+    store = stack.components.service._calls  # type: ignore[attr-defined]
+
+    for limits in (ClaimLimits(max_timeout=4), ClaimLimits(max_memory=255), ClaimLimits(4, 1024)):
+        with pytest.raises(TransitionError) as refused:
+            store.claim(call_id, utcnow(), limits)
+        assert (refused.value.current.status, refused.value.current.attempt) == (CallStatus.QUEUED, 0)
+
+    claimed = store.claim(call_id, utcnow(), ClaimLimits(max_timeout=5, max_memory=256))
+    assert (claimed.status, claimed.attempt) == (CallStatus.RUNNING, 1)
 
 
 def test_a_poison_message_comes_back_at_once_to_reach_the_dead_letter_queue_soon(stack: Stack) -> None:

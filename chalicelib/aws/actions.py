@@ -19,7 +19,8 @@ ACTIONS: frozenset[str] = frozenset(
         "dynamodb:BatchGetItem",
         "dynamodb:BatchWriteItem",
         # The API publishes call ids; the worker's event source receives and deletes them, and the
-        # worker shortens a failed message's visibility to schedule its retry.
+        # worker sets the visibility of each message it hands back to match why
+        # (ChangeMessageVisibilityBatch needs sqs:ChangeMessageVisibility).
         "sqs:SendMessage",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
