@@ -19,22 +19,21 @@ from chalicelib.ports import ClaimLimits
 from chalicelib.runner import Disposition, Verdict
 from tests.conftest import Stack
 from tests.faults import inject, s3_internal_error
-from tests.support import REGION, receive_event, settle
+from tests.support import MARKS_RUNS, REGION, receive_event, settle
 from tests.test_calls import call_of
 
 MARGIN_SECONDS = 5
 
-# Appends "start <call id>" as it begins and "end <call id>" after a second's sleep.
-SLEEPER = """
-import os, sys, time
-def mark(word):
-    fd = os.open(os.environ["RUNS_FILE"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.write(fd, f"{word} {os.environ['FN_CALL_ID']}\\n".encode())
-    os.close(fd)
+# Marks "start <call id>" as it begins and "end <call id>" after a second's sleep.
+SLEEPER = (
+    MARKS_RUNS
+    + """
+import time
 mark("start")
 time.sleep(1)
 mark("end")
 """
+)
 
 
 @pytest.fixture(autouse=True)
@@ -152,7 +151,7 @@ def test_a_message_for_a_call_running_elsewhere_comes_back_when_its_lease_ends(s
     wiring.install(stack.components)
     stack.deploy("myapp", "hello", type="async", timeout=1)
     (call_id,) = submit(stack, "hello", 1)
-    stack.components.service._calls.claim(call_id, utcnow())  # type: ignore[attr-defined]
+    stack.components.stores.calls.claim(call_id, utcnow())
 
     # WHEN its message is delivered while that lease is live
     event = receive_event(stack.settings.calls_queue_url)
@@ -174,7 +173,7 @@ def test_a_claim_refuses_a_call_whose_function_asks_more_than_the_limits_and_lea
 ) -> None:
     stack.deploy("myapp", "hello", type="async", timeout=5, memory=256)
     (call_id,) = submit(stack, "hello", 1)
-    store = stack.components.service._calls  # type: ignore[attr-defined]
+    store = stack.components.stores.calls
 
     for limits in (ClaimLimits(max_timeout=4), ClaimLimits(max_memory=255), ClaimLimits(4, 1024)):
         with pytest.raises(TransitionError) as refused:

@@ -27,7 +27,7 @@ import pytest
 
 from fnq.local.moto_patches import make_moto_dynamodb_atomic
 from tests.infra.conftest import lambda_runtime_dir
-from tests.support import REGION, bundle_of, write_function
+from tests.support import REGION, bundle_of, receive_event, settle, write_function
 
 RUNTIME = Path(__file__).with_name("lambda_runtime.py")
 TOKEN = "a-token-of-at-least-16-characters"
@@ -222,30 +222,6 @@ class ApiGateway:
         return status, json.loads(data) if data else None
 
 
-def sqs_event(sqs: Any, queue_url: str) -> dict[str, Any]:
-    """The event Lambda's SQS event source hands the worker for what it received."""
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    messages = sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
-    ).get("Messages", [])
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m["Attributes"],
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": REGION,
-            }
-            for m in messages
-        ]
-    }
-
-
 @pytest.fixture
 def sandboxes(
     packaged: dict[str, Path], moto_endpoint: str, tmp_path: Path
@@ -321,13 +297,12 @@ def test_the_packaged_zip_runs_the_async_tutorial_on_the_packaged_stack(
     assert gateway.json("GET", f"/v1/apps/myapp/calls/{call_id}")[1]["call"]["status"] == "queued"
 
     # Lambda's event source hands the worker the message; what it does not report failed is deleted
-    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=worker_env["AWS_ENDPOINT_URL"])
-    queue = worker_env["FNQ_CALLS_QUEUE_URL"]
-    event = sqs_event(sqs, queue)
+    endpoint, queue = worker_env["AWS_ENDPOINT_URL"], worker_env["FNQ_CALLS_QUEUE_URL"]
+    event = receive_event(queue, endpoint_url=endpoint)
     assert [json.loads(r["body"])["call_id"] for r in event["Records"]] == [call_id]
-    assert worker.invoke(event) == {"batchItemFailures": []}
-    for record in event["Records"]:
-        sqs.delete_message(QueueUrl=queue, ReceiptHandle=record["receiptHandle"])
+    response = worker.invoke(event)
+    assert response == {"batchItemFailures": []}
+    settle(queue, event, response, endpoint_url=endpoint)
 
     # fn calls get, fn logs get
     call = gateway.json("GET", f"/v1/apps/myapp/calls/{call_id}")[1]["call"]

@@ -10,19 +10,18 @@ import pytest
 from tests.local.support import PYTHON, REPO, Http, Process, free_port, process_env
 from tests.reliability.conftest import LEASE_GRACE_SECONDS, VISIBILITY_SECONDS, TunedFnStart, deploy
 from tests.reliability.test_worker_killed import wait_for_line
+from tests.support import MARKS_RUNS
 
 pytestmark = pytest.mark.e2e
 
 WORKER_TIMEOUT_SECONDS = 3
 
-# The first run outlives the worker's invocation; a later run (the side file exists) ends at once.
-# Each run appends "start", and "end" if it got to the end.
-OUTLIVES_ITS_INVOCATION = """
-import os, sys, time
-def mark(word):
-    fd = os.open(os.environ["RUNS_FILE"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.write(fd, f"{word}\\n".encode())
-    os.close(fd)
+# The first run outlives the worker's invocation; a later run (the runs file exists) ends at once.
+# Each run marks "start <call id>", and "end <call id>" if it got to the end.
+OUTLIVES_ITS_INVOCATION = (
+    MARKS_RUNS
+    + """
+import time
 first = not os.path.exists(os.environ["RUNS_FILE"])
 mark("start")
 if first:
@@ -30,6 +29,7 @@ if first:
 mark("end")
 print("done")
 """
+)
 
 
 class ShortWorkerFnStart(TunedFnStart):
@@ -78,7 +78,7 @@ def test_an_invocation_past_the_workers_timeout_is_killed_and_its_call_recovered
         status, _, reply = http.call("limits", "outlives")
         assert status == 202, reply
         call_id = json.loads(reply)["call_id"]
-        wait_for_line(runs, "start")
+        wait_for_line(runs, f"start {call_id}")
         stack.wait_for(r"Task timed out after 3\.00 seconds; the worker restarts", timeout=20)
 
         # THEN the worker process starts afresh (the same pid: its supervisor did not see it die) ...
@@ -91,6 +91,6 @@ def test_an_invocation_past_the_workers_timeout_is_killed_and_its_call_recovered
         assert (lost["number"], lost["error"]) == (1, "worker lost: lease expired")
         assert won["status"] == "success"
         # The cut attempt's process died with its invocation: it never got to its end.
-        assert runs.read_text().splitlines() == ["start", "start", "end"]
+        assert runs.read_text().splitlines() == [f"start {call_id}", f"start {call_id}", f"end {call_id}"]
     finally:
         stack.stop()
