@@ -22,11 +22,13 @@ from app import handle_calls
 from chalicelib.settings import DEFAULT_REGION
 from fnq.local.moto_patches import make_moto_dynamodb_atomic
 from fnq.local.resources import FAKE_KEY
+from fnq.local.worker import WORKER_MEMORY_MB, WORKER_TIMEOUT_SECONDS
 from tests.conftest import Stack, open_stack
 from tests.support import receive_event, settle
 
-# The calls handler's timeout in .chalice/config.json: the remaining time a fresh invocation has.
-WORKER_TIMEOUT_MS = 900_000
+# The calls handler's timeout and memory in .chalice/config.json (tests/infra keeps fnq.local.worker's
+# defaults equal to them): the remaining time a fresh invocation has, the memory its calls share.
+WORKER_TIMEOUT_MS = WORKER_TIMEOUT_SECONDS * 1000
 
 
 def quiet() -> None:
@@ -59,7 +61,7 @@ def moto_stack(workdir: Path) -> Iterator[Stack]:
 
 def lambda_context() -> Any:
     """What Lambda passes the calls handler: a fresh invocation with the configured timeout ahead."""
-    return LambdaContext("handle_calls", memory_size=1024, max_runtime_ms=WORKER_TIMEOUT_MS)
+    return LambdaContext("handle_calls", memory_size=WORKER_MEMORY_MB, max_runtime_ms=WORKER_TIMEOUT_MS)
 
 
 def receive_records(stack: Stack, count: int, timeout: float = 30) -> list[dict[str, Any]]:
