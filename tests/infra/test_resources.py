@@ -191,3 +191,17 @@ def test_the_local_worker_gets_the_deployed_workers_limits_by_default(stage):
     for function, limits in (("handle_calls", worker_limits({})), ("handle_dead_calls", DEAD_LETTER_LIMITS)):
         assert limits.timeout_seconds == stage_setting(stage, "lambda_timeout", function)
         assert limits.memory_mb == stage_setting(stage, "lambda_memory_size", function)
+
+
+@pytest.mark.parametrize("stage", stages())
+def test_the_workers_process_caps_let_a_whole_batch_run_without_waiting_for_a_slot(stage):
+    # A call waits for a process slot after its claim, out of the time its invocation set aside for
+    # recording (the margin): on Lambda the caps must not bite within one batch.
+    environment = {
+        **stage_setting(stage, "environment_variables"),
+        **stage_setting(stage, "environment_variables", "handle_calls"),
+    }
+    settings = Settings.from_env(environment)
+
+    assert settings.max_function_processes >= MAX_BATCH
+    assert settings.max_processes_per_function >= MAX_BATCH
