@@ -22,7 +22,7 @@ import math
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.errors import FnqError, NotFoundError, TransitionError
@@ -112,7 +112,17 @@ def only_short_of_memory(call: Call | None, limits: ClaimLimits) -> bool:
     return limits.max_timeout is None or function.timeout <= limits.max_timeout
 
 
-def redelivery_seconds(verdict: Verdict | None, receives: int, now: datetime) -> int:
+def held_until(call: Call, grace_seconds: int) -> datetime | None:
+    """When the attempt holding `call` must be over: its lease's end, or, when heartbeats keep the
+    lease short, its start + the function's timeout + the grace for recording, if later."""
+    ends = [call.lease_expires_at]
+    if call.attempt_started_at is not None and call.function is not None:
+        ends.append(call.attempt_started_at + timedelta(seconds=call.function.timeout + grace_seconds))
+    known = [end for end in ends if end is not None]
+    return max(known) if known else None
+
+
+def redelivery_seconds(verdict: Verdict | None, receives: int, now: datetime, grace_seconds: int = 60) -> int:
     """When a message not done with should come back: a visibility that matches why.
 
     None is a message that is not a call (poison, unknown id): back at once, so that it reaches the
@@ -120,10 +130,12 @@ def redelivery_seconds(verdict: Verdict | None, receives: int, now: datetime) ->
     """
     if verdict is None or verdict.disposition is Disposition.DEFER:
         return 0  # at once: a fresh invocation has the time (or the memory) this one lacked
-    if verdict.disposition is Disposition.HELD and verdict.call and verdict.call.lease_expires_at:
-        # When the lease ends: if its worker died, this message is what brings the call back.
-        left = (verdict.call.lease_expires_at - now).total_seconds()
-        return max(0, math.ceil(left)) + LEASE_SLACK_SECONDS
+    until = held_until(verdict.call, grace_seconds) if verdict.call else None
+    if verdict.disposition is Disposition.HELD and until is not None:
+        # Once the holding attempt must be over: done, or its worker died and this delivery takes
+        # the call over. Not at each end of a heartbeat lease: every return counts a receive
+        # towards maxReceiveCount, and a long call would see its message dead-lettered.
+        return max(0, math.ceil((until - now).total_seconds())) + LEASE_SLACK_SECONDS
     # A platform fault (S3, throttling past the client's retries, anything unexpected).
     backoff: int = FAULT_BACKOFF_SECONDS * FAULT_BACKOFF_FACTOR ** max(0, receives - 1)
     return min(backoff, MAX_BACKOFF_SECONDS)
@@ -136,11 +148,13 @@ class CallBatchHandler:
         queue: CallQueue,
         clock: Callable[[], datetime],
         margin_seconds: int = 30,
+        lease_grace_seconds: int = 60,
     ) -> None:
         self._runner = runner
         self._queue = queue
         self._clock = clock
         self._margin_seconds = margin_seconds
+        self._lease_grace_seconds = lease_grace_seconds
 
     def handle_batch(self, event: Mapping[str, Any], context: Any = None) -> dict[str, list[dict[str, str]]]:
         """Run every record of an SQS event within the invocation's limits; answer the ids of the
@@ -221,7 +235,8 @@ class CallBatchHandler:
                 continue
             receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
             verdict = verdicts.get(str(record.get("messageId", "")))
-            seconds_by_receipt[str(receipt)] = redelivery_seconds(verdict, receives, now)
+            seconds = redelivery_seconds(verdict, receives, now, self._lease_grace_seconds)
+            seconds_by_receipt[str(receipt)] = seconds
         if seconds_by_receipt:
             self._queue.redeliver_after(seconds_by_receipt)
 

@@ -37,21 +37,37 @@ def current_call_id() -> str | None:
 
 
 class JsonFormatter(logging.Formatter):
-    """`{"time", "level", "logger", "message", "call_id"?, "error"?}` on one line."""
+    """`{"time", "level", "logger", "message", "call_id"?, "error"?}` on one line; a message that is
+    a JSON object gives its own fields instead of "message"."""
 
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
         line: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
         }
+        # A message that is itself a JSON object (the sweeper's events) becomes fields of the line,
+        # not a string inside it, so metric filters and Logs Insights see its fields.
+        fields = _json_object(message) if message.startswith("{") else None
+        if fields is not None:
+            line.update(fields)
+        else:
+            line["message"] = message
         call_id = _call_id.get()
         if call_id is not None:
             line["call_id"] = call_id
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def _json_object(text: str) -> dict[str, object] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def configure_lambda_logging() -> bool:

@@ -1,7 +1,8 @@
 """One call: claim → fetch code and body → execute → log → record the outcome.
 
-The worker hands the runner one call id at a time; the runner answers whether the message is
-done with (ACK) or must come back later (RETRY). Sync calls run the same steps inline.
+The batch handler hands the runner one call id at a time, to claim (within the invocation's
+limits) and then run; the runner answers a Verdict on the message that brought it: done with (ACK),
+or to come back later, and why (RETRY, HELD, DEFER). Sync calls run the same steps inline.
 """
 
 from __future__ import annotations

@@ -117,7 +117,9 @@ def build(
         stores,
         use_cases,
         runner,
-        CallBatchHandler(runner, stores.queue, clock, settings.worker_margin_seconds),
+        CallBatchHandler(
+            runner, stores.queue, clock, settings.worker_margin_seconds, settings.lease_grace_seconds
+        ),
         DeadLetterHandler(stores.calls, clock),
         Sweeper(stores.calls, stores.queue, clock),
     )

@@ -14,7 +14,7 @@ from chalicelib import wiring
 from chalicelib.batch import redelivery_seconds
 from chalicelib.errors import TransitionError
 from chalicelib.ids import utcnow
-from chalicelib.models import Call, CallStatus, RouteType
+from chalicelib.models import Call, CallStatus, FunctionSpec, RouteFormat, RouteType
 from chalicelib.ports import ClaimLimits
 from chalicelib.runner import Disposition, Verdict
 from tests.conftest import Stack
@@ -144,9 +144,11 @@ def test_a_transient_s3_fault_brings_the_message_back_within_seconds(stack: Stac
     assert call["attempts"][0]["error"].startswith("platform fault")
 
 
-def test_a_message_for_a_call_running_elsewhere_comes_back_when_its_lease_ends(stack: Stack) -> None:
-    # GIVEN a call another worker holds: timeout 1 s + lease grace 1 s
-    stack.settings = replace(stack.settings, lease_grace_seconds=1)
+def test_a_message_for_a_call_running_elsewhere_comes_back_when_that_attempt_must_be_over(
+    stack: Stack,
+) -> None:
+    # GIVEN a call another worker holds: a 1 s lease (heartbeats renew it), timeout 1 s + grace 1 s
+    stack.settings = replace(stack.settings, lease_grace_seconds=1, lease_seconds=1)
     stack.components = wiring.build(stack.settings)
     wiring.install(stack.components)
     stack.deploy("myapp", "hello", type="async", timeout=1)
@@ -158,7 +160,7 @@ def test_a_message_for_a_call_running_elsewhere_comes_back_when_its_lease_ends(s
     response = stack.invoke("handle_calls", event)
     settle(stack.settings.calls_queue_url, event, response)
 
-    # THEN it is kept, comes back once the lease has ended, and that delivery takes the call over
+    # THEN it is kept, comes back once that attempt must be over, and that delivery takes the call over
     assert len(response["batchItemFailures"]) == 1
     again = receive_event(stack.settings.calls_queue_url, wait=10)
     assert [r["messageId"] for r in again["Records"]] == [event["Records"][0]["messageId"]]
@@ -196,26 +198,35 @@ def test_a_poison_message_comes_back_at_once_to_reach_the_dead_letter_queue_soon
 
 
 @pytest.mark.parametrize(
-    ("disposition", "lease_in", "receives", "seconds"),
+    ("disposition", "lease_in", "timeout", "receives", "seconds"),
     [
-        (Disposition.DEFER, None, 1, 0),
-        (None, None, 3, 0),  # poison
-        (Disposition.RETRY, None, 1, 2),
-        (Disposition.RETRY, None, 2, 8),
-        (Disposition.RETRY, None, 5, 512),
-        (Disposition.RETRY, None, 9, 900),
-        (Disposition.HELD, 299.2, 1, 301),
-        (Disposition.HELD, -3, 1, 1),
+        (Disposition.DEFER, None, None, 1, 0),
+        (None, None, None, 3, 0),  # poison
+        (Disposition.RETRY, None, None, 1, 2),
+        (Disposition.RETRY, None, None, 2, 8),
+        (Disposition.RETRY, None, None, 5, 512),
+        (Disposition.RETRY, None, None, 9, 900),
+        (Disposition.HELD, 299.2, None, 1, 301),  # the lease's end
+        (Disposition.HELD, -3, None, 1, 1),
+        # A heartbeat lease (45 s) ends long before the attempt must: started 100 s ago, timeout
+        # 600 s, grace 60 s: back in 560 s, once, rather than every 45 s.
+        (Disposition.HELD, 45, 600, 1, 561),
+        (Disposition.HELD, 45, 60, 1, 46),  # the lease is the later
     ],
 )
 def test_each_reason_for_redelivery_has_its_own_visibility(
-    disposition: Disposition | None, lease_in: float | None, receives: int, seconds: int
+    disposition: Disposition | None, lease_in: float | None, timeout: int | None, receives: int, seconds: int
 ) -> None:
     now = utcnow()
     call = None
     if lease_in is not None:
         lease = now + timedelta(seconds=lease_in)
-        call = Call("c", "a", "/p", RouteType.ASYNC, CallStatus.RUNNING, now, lease_expires_at=lease)
+        started = now - timedelta(seconds=100)
+        function = FunctionSpec("sha256:x", RouteFormat.DEFAULT, timeout, 30, 128, {}) if timeout else None
+        call = Call(
+            "c", "a", "/p", RouteType.ASYNC, CallStatus.RUNNING, now, function,
+            lease_expires_at=lease, attempt_started_at=started,
+        )  # fmt: skip
     verdict = Verdict(disposition, call) if disposition else None
 
-    assert redelivery_seconds(verdict, receives, now) == seconds
+    assert redelivery_seconds(verdict, receives, now, grace_seconds=60) == seconds
