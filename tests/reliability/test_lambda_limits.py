@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.local.support import PYTHON, REPO, Http, Process, free_port, process_env
-from tests.reliability.conftest import LEASE_GRACE_SECONDS, VISIBILITY_SECONDS, TunedFnStart, deploy
+from tests.reliability.conftest import (
+    HEARTBEAT_SECONDS,
+    LEASE_GRACE_SECONDS,
+    LEASE_SECONDS,
+    VISIBILITY_SECONDS,
+    TunedFnStart,
+    deploy,
+)
 from tests.reliability.test_worker_killed import wait_for_line
 from tests.support import MARKS_RUNS
 
@@ -49,6 +56,8 @@ class ShortWorkerFnStart(TunedFnStart):
         env = process_env(
             {
                 "FNQ_LEASE_GRACE_SECONDS": str(LEASE_GRACE_SECONDS),
+                "FNQ_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+                "FNQ_LEASE_SECONDS": str(LEASE_SECONDS),
                 "FNQ_WORKER_TIMEOUT_SECONDS": str(WORKER_TIMEOUT_SECONDS),
                 "FNQ_WORKER_MARGIN_SECONDS": "-10",
             }
@@ -84,7 +93,8 @@ def test_an_invocation_past_the_workers_timeout_is_killed_and_its_call_recovered
         # THEN the worker process starts afresh (the same pid: its supervisor did not see it die) ...
         stack.wait_for(rf"pid {worker} restarted after an invocation timed out", timeout=20)
         assert stack.worker_pid == worker
-        # ... and once the lease (5 s + 1 s) is over, the call is taken over and ends
+        # ... and once its heartbeats have stopped and its lease (3 s) has run out, the call is taken
+        # over (its message held until the attempt must be over: 5 s + 1 s after it started)
         call = http.wait_for_call("limits", call_id, timeout=40)
         assert (call["status"], call["attempt"]) == ("success", 2), call
         lost, won = call["attempts"]
