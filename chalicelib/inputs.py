@@ -136,7 +136,9 @@ def _check_text(text: str) -> None:
         surrogate = _SURROGATE.search(text)
         assert surrogate is not None
         escaped = f"\\u{ord(surrogate.group()):04x}"
-        raise InvalidInputError(f"Invalid JSON: a string holds a lone surrogate ({escaped}), which is not UTF-8 text")
+        raise InvalidInputError(
+            f"Invalid JSON: a string holds a lone surrogate ({escaped}), which is not UTF-8 text"
+        )
 
 
 def _not_a_number(literal: str) -> Any:
@@ -149,7 +151,9 @@ def _exact_float(literal: str) -> float:
     value = float(literal)
     if not math.isfinite(value) or Decimal(repr(value)) != Decimal(literal):
         shown = literal if len(literal) <= 40 else literal[:37] + "..."
-        raise InvalidInputError(f"Invalid JSON: the number {shown} cannot be stored exactly; send it as a string")
+        raise InvalidInputError(
+            f"Invalid JSON: the number {shown} cannot be stored exactly; send it as a string"
+        )
     return value
 
 

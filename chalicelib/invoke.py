@@ -295,7 +295,11 @@ class Invoker:
     def _record_platform_fault(self, call: Call, error: str) -> None:
         try:
             self._calls.finish(
-                call.id, call.attempt, CallStatus.ERROR, self._clock(), inputs.truncated(f"platform fault: {error}")
+                call.id,
+                call.attempt,
+                CallStatus.ERROR,
+                self._clock(),
+                inputs.truncated(f"platform fault: {error}"),
             )
         except Exception:
             log.exception("call %s: could not record the failure", call.id)

@@ -72,7 +72,9 @@ class Routes:
         return route, existing is None
 
     def patch_route(self, app_name: str, path: str, data: dict[str, object]) -> Route:
-        route = rules.updated_route(self.get_route(app_name, path), data, self._clock(), self._max_async_timeout)
+        route = rules.updated_route(
+            self.get_route(app_name, path), data, self._clock(), self._max_async_timeout
+        )
         route = self._within_sync_limit(route, data, created=False)
         self._check_bundle(route)
         self._routes.put_route(route)

@@ -106,9 +106,13 @@ def _config(value: Any, what: str) -> dict[str, str]:
         raise InvalidInputError(f"Invalid {what}: expected an object of strings")
     for key, text in value.items():
         if not key:
-            raise InvalidInputError(f"Invalid {what}: a key is empty (config keys become environment variable names)")
+            raise InvalidInputError(
+                f"Invalid {what}: a key is empty (config keys become environment variable names)"
+            )
         if "=" in key or "\x00" in key:
-            raise InvalidInputError(f"Invalid {what} key {key!r}: an environment variable name cannot hold '=' or NUL")
+            raise InvalidInputError(
+                f"Invalid {what} key {key!r}: an environment variable name cannot hold '=' or NUL"
+            )
         if "\x00" in text:
             raise InvalidInputError(f"Invalid {what} {key}: an environment variable cannot hold NUL")
     return dict(value)
@@ -192,14 +196,19 @@ def updated_app(app: App, data: dict[str, Any], now: datetime) -> App:
     return replace(
         app,
         config=config,
-        annotations=_merge_annotations(app.annotations, _annotations(data.get("annotations"), creating=False)),
+        annotations=_merge_annotations(
+            app.annotations, _annotations(data.get("annotations"), creating=False)
+        ),
         updated_at=now,
     )
 
 
-ANNOTATION_KEY_ERROR = "Invalid annotation key, annotation keys must be non-empty ascii strings excluding whitespace"
+ANNOTATION_KEY_ERROR = (
+    "Invalid annotation key, annotation keys must be non-empty ascii strings excluding whitespace"
+)
+_KEY_BYTES = inputs.MAX_ANNOTATION_KEY_BYTES
 ANNOTATION_KEY_LENGTH_ERROR = (
-    f"Invalid annotation key length, annotation keys may not be larger than {inputs.MAX_ANNOTATION_KEY_BYTES} bytes"
+    f"Invalid annotation key length, annotation keys may not be larger than {_KEY_BYTES} bytes"
 )
 ANNOTATION_VALUE_ERROR = (
     "Invalid annotation value, annotation values may only be non-empty strings, numbers, objects, or arrays"

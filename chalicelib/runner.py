@@ -220,7 +220,11 @@ class CallRunner:
         """The route asks for retries: back to queued, and a new message delayed by a backoff."""
         try:
             self._calls.requeue(
-                call.id, call.attempt, self._clock(), inputs.truncated(execution.error), call.attempt_started_at
+                call.id,
+                call.attempt,
+                self._clock(),
+                inputs.truncated(execution.error),
+                call.attempt_started_at,
             )
         except TransitionError:
             return Disposition.ACK

@@ -9,85 +9,160 @@ tests/local/test_api_server.py and tests/test_api_bundles.py.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
 from chalicelib import wiring
+from chalicelib.rules import (
+    ANNOTATION_KEY_ERROR,
+    ANNOTATION_VALUE_ERROR,
+    ANNOTATION_VALUE_LENGTH_ERROR,
+)
 from tests.conftest import Stack
 
-ANNOTATION_VALUE = (
-    "Invalid annotation value, annotation values may only be non-empty strings, numbers, objects, or arrays"
-)
-ANNOTATION_LENGTH = (
-    "Invalid annotation value length, annotation values may not be larger than 512 bytes when serialized as JSON"
-)
-ANNOTATION_KEY = "Invalid annotation key, annotation keys must be non-empty ascii strings excluding whitespace"
-HEADER_NAME = (
-    "header names are HTTP tokens: ASCII letters, digits and !#$%&'*+-.^_`|~, at most 256 bytes"
-)
+HEADER_NAME = "header names are HTTP tokens: ASCII letters, digits and !#$%&'*+-.^_`|~, at most 256 bytes"
 JSON_HEADERS = {"content-type": "application/json"}
-
-
-def app_with(field: str) -> str:
-    return '{"app": {"name": "h", ' + field + "}}"
-
-
-def route_with(field: str) -> str:
-    return '{"route": {"path": "/r", "image": "r:0.0.1", ' + field + "}}"
-
-
 MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request, and the answer it must get."""
+
+    name: str
+    method: str
+    path: str
+    body: str | bytes
+    status: int
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def app_with(name: str, fields: str, status: int, message: str) -> Case:
+    return Case(name, "POST", "/v1/apps", '{"app": {"name": "h", ' + fields + "}}", status, message)
+
+
+def route_with(name: str, fields: str, message: str) -> Case:
+    body = '{"route": {"path": "/r", "image": "r:0.0.1", ' + fields + "}}"
+    return Case(name, "POST", "/v1/apps/h/routes", body, 400, message)
+
+
 BODY_60_MIB = b'{"app": {"name": "h", "config": {"K": "' + b"x" * (60 * MIB) + b'"}}}'
 ARRAY_3_MILLION = b'{"app": {"name": "h", "annotations": {"k": [' + b"0," * 2_999_999 + b"0]}}}"
 HEADERS_90_X_5_KB = {f"x-h{i}": "v" * 5000 for i in range(90)}
-HEADERS_90_X_5_KB_SIZE = sum(len(k) + len(v) for k, v in {**JSON_HEADERS, **HEADERS_90_X_5_KB}.items())
-# (id, method, path, body, headers, status, message)
-CASES: list[tuple[str, str, str, str | bytes, dict[str, str], int, str]] = [
-    ("annotation NaN", "POST", "/v1/apps", app_with('"annotations": {"k": NaN}'), {}, 400,
-     "Invalid JSON: NaN is not a JSON number"),
-    ("annotation Infinity", "POST", "/v1/apps", app_with('"annotations": {"k": Infinity}'), {}, 400,
-     "Invalid JSON: Infinity is not a JSON number"),
-    ("annotation 1e400", "POST", "/v1/apps", app_with('"annotations": {"k": 1e400}'), {}, 400,
-     "Invalid JSON: the number 1e400 cannot be stored exactly; send it as a string"),
-    ("annotation [null, null]", "POST", "/v1/apps", app_with('"annotations": {"k": [null, null]}'), {}, 400,
-     ANNOTATION_VALUE),
-    ("annotation 500 KB", "POST", "/v1/apps", app_with('"annotations": {"k": "' + "x" * 500_000 + '"}'), {},
-     400, ANNOTATION_LENGTH),
-    ("annotation empty key", "POST", "/v1/apps", app_with('"annotations": {"": 1}'), {}, 400, ANNOTATION_KEY),
-    ("nested 1,000 levels", "POST", "/v1/apps", app_with('"annotations": {"k": ' + "[" * 1000 + "]" * 1000 + "}"),
-     {}, 400, "Invalid JSON: nested deeper than 32 levels"),
-    ("config 500 KB", "POST", "/v1/apps", app_with('"config": {"K": "' + "x" * 500_000 + '"}'), {}, 400,
-     "Invalid app config: 500,001 bytes of keys and values, at most 65,536"),
-    ("config empty key", "POST", "/v1/apps", app_with('"config": {"": "v"}'), {}, 400,
-     "Invalid app config: a key is empty (config keys become environment variable names)"),
-    ("route config 450 KB", "POST", "/v1/apps/h/routes", route_with('"config": {"K": "' + "x" * 450_000 + '"}'),
-     {}, 400, "Invalid route config: 450,001 bytes of keys and values, at most 65,536"),
-    ("route headers 450 KB", "POST", "/v1/apps/h/routes",
-     route_with('"headers": {"X-A": ["' + "x" * 450_000 + '"]}'), {}, 400,
-     "Invalid route headers: 450,003 bytes of names and values, at most 16,384"),
-    ("route header empty name", "POST", "/v1/apps/h/routes", route_with('"headers": {"": ["x"]}'), {}, 400,
-     f"Invalid route header name '': {HEADER_NAME}"),
-    ("route header value CR/LF", "POST", "/v1/apps/h/routes", route_with('"headers": {"X-A": ["a\\r\\nb"]}'),
-     {}, 400, "Invalid route header X-A: a value holds CR, LF or another control character"),
-    ("route header name outside latin-1", "POST", "/v1/apps/h/routes",
-     route_with('"headers": {"\\u20ac": ["x"]}'), {}, 400, f"Invalid route header name '\u20ac': {HEADER_NAME}"),
-    ("route header name with CRLF", "POST", "/v1/apps/h/routes",
-     route_with('"headers": {"X-A\\r\\nSet-Cookie": ["x=1"]}'), {}, 400,
-     f"Invalid route header name 'X-A\\r\\nSet-Cookie': {HEADER_NAME}"),
-    ("route path over 1 KB", "POST", "/v1/apps/h/routes",
-     '{"route": {"path": "/' + "a" * 1100 + '", "image": "r:0.0.1"}}', {}, 400,
-     "Route path too long: 1,101 bytes, at most 1,000"),
-    ("route path with a lone surrogate", "POST", "/v1/apps/h/routes",
-     '{"route": {"path": "/\\ud800", "image": "r:0.0.1"}}', {}, 400,
-     "Invalid JSON: a string holds a lone surrogate (\\ud800), which is not UTF-8 text"),
-    ("60 MiB JSON body", "POST", "/v1/apps", BODY_60_MIB, {}, 413,
-     f"Request content too large ({len(BODY_60_MIB):,} bytes; at most {MIB:,} for this resource)"),
-    ("3-million-element array", "POST", "/v1/apps", ARRAY_3_MILLION, {}, 413,
-     f"Request content too large ({len(ARRAY_3_MILLION):,} bytes; at most {MIB:,} for this resource)"),
-    ("90 x 5 KB headers on an async invoke", "POST", "/r/myapp/a", b"{}", HEADERS_90_X_5_KB, 431,
-     f"Request header fields too large ({HEADERS_90_X_5_KB_SIZE:,} bytes of names and values; at most 32,768)"),
+HEADERS_SIZE = sum(len(k) + len(v) for k, v in {**JSON_HEADERS, **HEADERS_90_X_5_KB}.items())
+X_500_KB = "x" * 500_000
+X_450_KB = "x" * 450_000
+NESTED_1000 = "[" * 1000 + "]" * 1000
+
+CASES = [
+    app_with("annotation NaN", '"annotations": {"k": NaN}', 400, "Invalid JSON: NaN is not a JSON number"),
+    app_with(
+        "annotation Infinity",
+        '"annotations": {"k": Infinity}',
+        400,
+        "Invalid JSON: Infinity is not a JSON number",
+    ),
+    app_with(
+        "annotation 1e400",
+        '"annotations": {"k": 1e400}',
+        400,
+        "Invalid JSON: the number 1e400 cannot be stored exactly; send it as a string",
+    ),
+    app_with("annotation [null, null]", '"annotations": {"k": [null, null]}', 400, ANNOTATION_VALUE_ERROR),
+    app_with(
+        "annotation 500 KB", f'"annotations": {{"k": "{X_500_KB}"}}', 400, ANNOTATION_VALUE_LENGTH_ERROR
+    ),
+    app_with("annotation empty key", '"annotations": {"": 1}', 400, ANNOTATION_KEY_ERROR),
+    app_with(
+        "nested 1,000 levels",
+        f'"annotations": {{"k": {NESTED_1000}}}',
+        400,
+        "Invalid JSON: nested deeper than 32 levels",
+    ),
+    app_with(
+        "config 500 KB",
+        f'"config": {{"K": "{X_500_KB}"}}',
+        400,
+        "Invalid app config: 500,001 bytes of keys and values, at most 65,536",
+    ),
+    app_with(
+        "config empty key",
+        '"config": {"": "v"}',
+        400,
+        "Invalid app config: a key is empty (config keys become environment variable names)",
+    ),
+    route_with(
+        "route config 450 KB",
+        f'"config": {{"K": "{X_450_KB}"}}',
+        "Invalid route config: 450,001 bytes of keys and values, at most 65,536",
+    ),
+    route_with(
+        "route headers 450 KB",
+        f'"headers": {{"X-A": ["{X_450_KB}"]}}',
+        "Invalid route headers: 450,003 bytes of names and values, at most 16,384",
+    ),
+    route_with(
+        "route header empty name", '"headers": {"": ["x"]}', f"Invalid route header name '': {HEADER_NAME}"
+    ),
+    route_with(
+        "route header value CR/LF",
+        '"headers": {"X-A": ["a\\r\\nb"]}',
+        "Invalid route header X-A: a value holds CR, LF or another control character",
+    ),
+    route_with(
+        "route header name outside latin-1",
+        '"headers": {"\\u20ac": ["x"]}',
+        f"Invalid route header name '\u20ac': {HEADER_NAME}",
+    ),
+    route_with(
+        "route header name with CRLF",
+        '"headers": {"X-A\\r\\nSet-Cookie": ["x=1"]}',
+        f"Invalid route header name 'X-A\\r\\nSet-Cookie': {HEADER_NAME}",
+    ),
+    Case(
+        "route path over 1 KB",
+        "POST",
+        "/v1/apps/h/routes",
+        '{"route": {"path": "/' + "a" * 1100 + '", "image": "r:0.0.1"}}',
+        400,
+        "Route path too long: 1,101 bytes, at most 1,000",
+    ),
+    Case(
+        "route path with a lone surrogate",
+        "POST",
+        "/v1/apps/h/routes",
+        '{"route": {"path": "/\\ud800", "image": "r:0.0.1"}}',
+        400,
+        "Invalid JSON: a string holds a lone surrogate (\\ud800), which is not UTF-8 text",
+    ),
+    Case(
+        "60 MiB JSON body",
+        "POST",
+        "/v1/apps",
+        BODY_60_MIB,
+        413,
+        f"Request content too large ({len(BODY_60_MIB):,} bytes; at most {MIB:,} for this resource)",
+    ),
+    Case(
+        "3-million-element array",
+        "POST",
+        "/v1/apps",
+        ARRAY_3_MILLION,
+        413,
+        f"Request content too large ({len(ARRAY_3_MILLION):,} bytes; at most {MIB:,} for this resource)",
+    ),
+    Case(
+        "90 x 5 KB headers on an async invoke",
+        "POST",
+        "/r/myapp/a",
+        b"{}",
+        431,
+        f"Request header fields too large ({HEADERS_SIZE:,} bytes of names and values; at most 32,768)",
+        HEADERS_90_X_5_KB,
+    ),
 ]
 
 
@@ -115,26 +190,25 @@ def assert_everything_reads_back(stack: Stack) -> None:
             assert stack.json("GET", f"/v1/apps/{app['name']}/calls/{call['id']}")[0] == 200
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "body", "headers", "status", "message"),
-    [case[1:] for case in CASES],
-    ids=[case[0] for case in CASES],
-)
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_a_hostile_input_is_a_4xx_saying_what_to_change_and_everything_still_reads_back(
-    deployed: Stack, method: str, path: str, body: str | bytes, headers: dict[str, str], status: int, message: str
+    deployed: Stack, case: Case
 ) -> None:
-    response = deployed.request(method, path, body, {**JSON_HEADERS, **headers})
+    response = deployed.request(case.method, case.path, case.body, {**JSON_HEADERS, **case.headers})
 
-    assert (response.status_code, json.loads(response.body)) == (status, {"error": {"message": message}})
+    assert (response.status_code, json.loads(response.body)) == (
+        case.status,
+        {"error": {"message": case.message}},
+    )
     assert_everything_reads_back(deployed)
 
 
 @pytest.mark.parametrize(
     ("literal", "stored"),
-    [("1.5", 1.5), ("1" * 39, int("1" * 39)), ("-0.25e2", -25.0), ("[1, {\"a\": []}]", [1, {"a": []}])],
+    [("1.5", 1.5), ("1" * 39, int("1" * 39)), ("-0.25e2", -25.0), ('[1, {"a": []}]', [1, {"a": []}])],
 )
 def test_numbers_a_double_holds_exactly_are_kept_exactly(deployed: Stack, literal: str, stored: Any) -> None:
-    body = app_with('"annotations": {"k": ' + literal + "}")
+    body = '{"app": {"name": "h", "annotations": {"k": ' + literal + "}}}"
     assert deployed.request("POST", "/v1/apps", body, JSON_HEADERS).status_code == 200
 
     status, reply = deployed.json("GET", "/v1/apps/h")

@@ -65,7 +65,9 @@ def authorize(token: str, authorization: str | None) -> None:
     scheme, _, sent = (authorization or "").partition(" ")
     # compare_digest raises on str outside ASCII ("Bearer é"): compare the UTF-8 bytes instead.
     sent_bytes = sent.strip().encode("utf-8", "surrogatepass")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(sent_bytes, token.encode("utf-8", "surrogatepass")):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        sent_bytes, token.encode("utf-8", "surrogatepass")
+    ):
         raise errors.UnauthorizedError("Unauthorized: set FN_TOKEN to the API's token")
 
 
