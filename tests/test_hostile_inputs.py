@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
+from chalicelib.errors import PayloadTooLargeError
+from chalicelib.models import App
 from chalicelib.rules import (
     ANNOTATION_KEY_ERROR,
     ANNOTATION_VALUE_ERROR,
@@ -283,4 +285,17 @@ def test_a_300_kb_error_text_is_stored_once_cut_short_with_a_marker(deployed: St
     assert call["error"].endswith(f" -----error text truncated: {len(full_error):,} bytes in all-----")
     assert len(call["error"].encode()) <= 2048
     assert call["attempts"][-1]["error"] == call["error"]
+    assert_everything_reads_back(deployed)
+
+
+def test_the_store_refuses_a_record_dynamodb_cannot_hold_naming_its_largest_fields(deployed: Stack) -> None:
+    # Past the rules (a record built in code): the store's own check, before DynamoDB's.
+    app = App(name="big", config={"K": "x" * 300_000}, annotations={"k": "y" * 200_000})
+
+    with pytest.raises(PayloadTooLargeError) as refused:
+        deployed.components.stores.apps.create_app(app)
+
+    assert "more than DynamoDB holds in one item (409,600); its largest fields: config, annotations" in str(
+        refused.value
+    )
     assert_everything_reads_back(deployed)
