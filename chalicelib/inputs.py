@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.errors import InvalidInputError
+from chalicelib.errors import InvalidInputError, PayloadTooLargeError
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -88,6 +88,13 @@ def utf8_len(text: str) -> int:
 
 def size_text(size: int) -> str:
     return f"{size:,}"
+
+
+def content_too_large(size: int, limit: int) -> PayloadTooLargeError:
+    """Fn's 413 message, saying by how much."""
+    return PayloadTooLargeError(
+        f"Request content too large ({size_text(size)} bytes; at most {size_text(limit)} for this resource)"
+    )
 
 
 # ------------------------------------------------------------------------------------------ JSON

@@ -18,7 +18,6 @@ from chalicelib.errors import (
     ConflictError,
     HeadersTooLargeError,
     InvalidInputError,
-    PayloadTooLargeError,
     ServiceUnavailableError,
     UriTooLongError,
     app_not_found,
@@ -180,10 +179,7 @@ class Invoker:
 
     def invoke(self, app_name: str, path: str, request: IncomingRequest) -> InvokeResult:
         if len(request.body) > self._limits.max_request_bytes:
-            raise PayloadTooLargeError(
-                f"Request content too large ({size_text(len(request.body))} bytes; "
-                f"at most {size_text(self._limits.max_request_bytes)})"
-            )
+            raise inputs.content_too_large(len(request.body), self._limits.max_request_bytes)
         check_recordable(request)
         app, route = self._lookup(app_name, "/" + path.strip("/"))
         now = self._clock()

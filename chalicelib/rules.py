@@ -15,7 +15,7 @@ from typing import Any
 
 from chalicelib import inputs
 from chalicelib.bundles import is_digest
-from chalicelib.errors import ConflictError, InvalidInputError, PayloadTooLargeError, app_not_found
+from chalicelib.errors import ConflictError, InvalidInputError, app_not_found
 from chalicelib.inputs import size_text
 from chalicelib.models import App, Route, RouteFormat, RouteType
 
@@ -36,10 +36,7 @@ _ANNOTATION_KEY = re.compile(r"^[!-~]+$")  # Fn: printable ASCII, no space
 def parse_json_object(raw: bytes, max_bytes: int = inputs.MAX_JSON_BODY_BYTES) -> dict[str, Any]:
     """A management request's body: refused by its size before it is parsed."""
     if len(raw) > max_bytes:
-        raise PayloadTooLargeError(
-            f"Request content too large ({size_text(len(raw))} bytes; at most {size_text(max_bytes)} "
-            "for this resource)"
-        )
+        raise inputs.content_too_large(len(raw), max_bytes)
     value = inputs.parse_json(raw)
     if not isinstance(value, dict):
         raise InvalidInputError("Invalid JSON")

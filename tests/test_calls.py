@@ -172,7 +172,7 @@ def test_a_body_over_the_limit_is_a_413(stack: Stack) -> None:
     response = stack.request("POST", "/r/myapp/hello", b"x" * 1001, {"content-type": "text/plain"})
     assert response.status_code == 413
     assert json.loads(response.body) == {
-        "error": {"message": "Request content too large (1,001 bytes; at most 1,000)"}
+        "error": {"message": "Request content too large (1,001 bytes; at most 1,000 for this resource)"}
     }
 
 

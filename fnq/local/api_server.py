@@ -1,9 +1,10 @@
 """Chalice's local HTTP server, made to refuse what API Gateway refuses, in Fn's JSON envelope.
 
 Chalice's handler (`chalice.local.ChaliceRequestHandler`) is a development server: it trusts
-`Content-Length`, leaves an unread chunked body in the connection, answers methods it does not
-know with `http.server`'s HTML 501 page, and writes any response header it is given (a name
-with CR/LF injects a header; one outside latin-1 raises and drops the connection). Deployed,
+`Content-Length` (and reads a body of any size into memory), leaves an unread chunked body in the
+connection, answers methods it does not know with `http.server`'s HTML 501 page, and writes any
+response header it is given (a name with CR/LF injects a header; one outside latin-1 raises and
+drops the connection). Deployed,
 API Gateway stands in front and none of that reaches the app. Locally this handler stands in
 its place, so `fn start` answers a hostile request with a 4xx in Fn's shape, never a dropped
 connection or an HTML page.
@@ -13,21 +14,21 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import Any
 
 from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGatewayException
 
-log = logging.getLogger(__name__)
+from chalicelib import inputs
+from chalicelib.http.bodies import body_limit
+from chalicelib.settings import Settings
 
-# RFC 9110 token characters for a field name; a value is visible ASCII/latin-1, space and tab.
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+log = logging.getLogger(__name__)
 
 
 def valid_header(name: str, value: str) -> bool:
-    """Whether a response header can be sent as it is: a token name, a value with no CR, LF or NUL."""
-    return bool(_HEADER_NAME.fullmatch(name)) and bool(_HEADER_VALUE.fullmatch(value))
+    """Whether a response header can be sent as it is, by the app's own rule (chalicelib/inputs.py):
+    a token name, a value with no CR, LF or NUL and nothing outside latin-1."""
+    return inputs.is_header_name(name) and inputs.header_value_problem(value) is None
 
 
 class FnRequestHandler(ChaliceRequestHandler):
@@ -49,6 +50,10 @@ class FnRequestHandler(ChaliceRequestHandler):
         raw = self.headers.get("content-length", "0").strip()
         if not raw.isdigit():
             raise _Refusal(400, f"Invalid Content-Length header: {raw[:40]!r}")
+        # Refused before it is read: Chalice would hold the whole body in memory first.
+        limit = body_limit(self.path, Settings.from_env().max_request_bytes)
+        if int(raw) > limit:
+            raise _Refusal(413, inputs.content_too_large(int(raw), limit).message)
         headers, body = super()._parse_payload()
         return headers, body
 
