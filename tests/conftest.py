@@ -15,9 +15,8 @@ from app import app as chalice_app
 from chalicelib import wiring
 from chalicelib.execute.executor import Executor
 from chalicelib.settings import DEFAULT_REGION, Settings
-from fnq.local.moto_patches import make_moto_dynamodb_atomic
+from fnq.local.moto_patches import make_moto_dynamodb_atomic, make_moto_dynamodb_strict
 from fnq.local.resources import FAKE_KEY
-from fnq.local.strict_moto import make_moto_dynamodb_strict
 from tests.support import bundle_of, create_resources, receive_event, settle, write_function
 
 HELLO = """

@@ -2,7 +2,7 @@
 
 Each write below was stored by moto 5.2.5 as it comes (or is refused by moto itself, as by
 DynamoDB: those cases are here too, so a moto upgrade that loosens them shows). See
-fnq/local/strict_moto.py for the why and the messages.
+fnq/local/moto_patches.py (make_moto_dynamodb_strict) for the why and the messages.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from fnq.local import strict_moto
+from fnq.local import moto_patches
+from tests.local.test_moto_patches import moto_with
 
 TABLE = "strict"
 
@@ -62,13 +63,13 @@ BIG = "x" * (250 * 1024)
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ({"M": {"": {"S": "v"}}}, strict_moto.EMPTY_NAME),
-        ({"L": [{"M": {"ok": {"M": {"": {"N": "1"}}}}}]}, strict_moto.EMPTY_NAME),
-        (nested(32), strict_moto.TOO_DEEP),
-        ({"L": [{"N": "1e126"}]}, strict_moto.OVERFLOW),
-        ({"M": {"k": {"N": "-1e-131"}}}, strict_moto.UNDERFLOW),
-        ({"N": "1" * 39}, strict_moto.TOO_PRECISE),
-        ({"NS": ["1", "1" + "0" * 30 + "1" * 9]}, strict_moto.TOO_PRECISE),
+        ({"M": {"": {"S": "v"}}}, moto_patches.EMPTY_NAME),
+        ({"L": [{"M": {"ok": {"M": {"": {"N": "1"}}}}}]}, moto_patches.EMPTY_NAME),
+        (nested(32), moto_patches.TOO_DEEP),
+        ({"L": [{"N": "1e126"}]}, moto_patches.OVERFLOW),
+        ({"M": {"k": {"N": "-1e-131"}}}, moto_patches.UNDERFLOW),
+        ({"N": "1" * 39}, moto_patches.TOO_PRECISE),
+        ({"NS": ["1", "1" + "0" * 30 + "1" * 9]}, moto_patches.TOO_PRECISE),
     ],
     ids=[
         "empty-map-key",
@@ -103,9 +104,9 @@ def test_what_dynamodb_holds_is_still_stored(db: Any, value: dict[str, Any]) -> 
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ({"M": {"": {"S": "v"}}}, strict_moto.EMPTY_NAME),
-        (nested(32), strict_moto.TOO_DEEP),
-        ({"N": "1e200"}, strict_moto.OVERFLOW),
+        ({"M": {"": {"S": "v"}}}, moto_patches.EMPTY_NAME),
+        (nested(32), moto_patches.TOO_DEEP),
+        ({"N": "1e200"}, moto_patches.OVERFLOW),
     ],
     ids=["empty-map-key", "nested-32", "overflow"],
 )
@@ -167,16 +168,23 @@ def test_empty_keys_empty_sets_and_large_puts_are_refused_as_dynamodb_does(
     assert all(word in message for word in words), message
 
 
-def test_a_moto_without_a_replaced_name_is_an_error_naming_its_version() -> None:
-    class Backend:
-        pass
+def test_a_moto_whose_update_executor_changed_is_named_and_nothing_is_made_strict() -> None:
+    class UpdateExpressionExecutor:  # moto's, with `execute` taking another parameter
+        def __init__(self, update_ast: Any, item: Any, expression_attribute_names: Any) -> None:
+            self.item = item
 
-    with pytest.raises(RuntimeError, match=r"moto 9\.9\.9: Backend\.put_item is gone"):
-        strict_moto._require("9.9.9", Backend, "put_item", ("item_attrs",))
-
-    class Renamed:
-        def put_item(self, table_name: str, attributes: dict[str, Any]) -> None:
+        def execute(self, ast_node: Any = None) -> None:
             pass
 
-    with pytest.raises(RuntimeError, match=r"moto 9\.9\.9: Renamed\.put_item has no parameter item_attrs"):
-        strict_moto._require("9.9.9", Renamed, "put_item", ("item_attrs",))
+    load = moto_with("moto.dynamodb.parsing.executors", UpdateExpressionExecutor=UpdateExpressionExecutor)
+
+    with pytest.raises(moto_patches.MotoMismatch) as raised:
+        moto_patches.make_moto_dynamodb_strict(load)
+
+    assert (
+        "UpdateExpressionExecutor.execute: expected parameters ('node',) after self, found ('ast_node',)"
+        in str(raised.value)
+    )
+    assert "execute" in vars(UpdateExpressionExecutor) and not hasattr(
+        UpdateExpressionExecutor.execute, "_fnq_strict"
+    )
