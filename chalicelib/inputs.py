@@ -179,20 +179,26 @@ def header_value_problem(value: str) -> str | None:
 
 
 def sendable_headers(
-    headers: Mapping[str, Sequence[str]],
+    headers: Mapping[str, Sequence[str]], max_bytes: int = MAX_ROUTE_HEADERS_BYTES
 ) -> tuple[dict[str, list[str]], list[str]]:
-    """The headers HTTP can carry and the server does not set itself, and the names of the rest."""
+    """The headers HTTP can carry and the server does not set itself, up to `max_bytes` of names
+    and values (clients refuse a header line over 64 KiB; API Gateway, headers over 10 KB), and
+    the names of the rest."""
     kept: dict[str, list[str]] = {}
     dropped: list[str] = []
+    room = max_bytes
     for name, values in headers.items():
+        size = utf8_len(name) + sum(utf8_len(v) for v in values)
         if (
             not is_header_name(name)
             or name.lower() in SERVER_HEADERS
             or any(header_value_problem(v) for v in values)
+            or size > room
         ):
             dropped.append(name)
         else:
             kept[name] = list(values)
+            room -= size
     return kept, dropped
 
 

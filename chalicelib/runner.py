@@ -278,7 +278,8 @@ class CallRunner:
 def answerable(execution: Execution) -> Execution:
     """What a sync call may answer: the function's headers HTTP can carry and the server does not
     set (a CR/LF in a name or value would split the response; a name outside latin-1 dropped the
-    connection), named in the call's log when dropped, and an error text of bounded size."""
+    connection), 16 KiB of them at most, the others named in the call's log; and an error text of
+    bounded size."""
     kept, dropped = inputs.sendable_headers(execution.headers)
     content_type = execution.content_type
     if content_type and inputs.header_value_problem(content_type):
@@ -287,7 +288,8 @@ def answerable(execution: Execution) -> Execution:
     log = execution.log
     if dropped:
         names = inputs.truncated(", ".join(repr(name) for name in dropped), 1024, "list")
-        line = f"\nfnq: response headers dropped (HTTP cannot carry them, or the server sets them): {names}\n"
+        why = "HTTP cannot carry them, the server sets them, or too large"
+        line = f"\nfnq: response headers dropped ({why}): {names}\n"
         log += line.encode("utf-8", "backslashreplace")
     return replace(
         execution, headers=kept, content_type=content_type, log=log, error=inputs.truncated(execution.error)

@@ -250,6 +250,7 @@ def test_response_headers_http_cannot_carry_are_dropped_and_the_log_says_which(d
             "\u20ac": ["euro"],
             "X-Split": ["a\r\nSet-Cookie: y=2"],
             "Content-Length": ["1"],
+            "X-Huge": ["x" * 70_000],
         },
     }
 
@@ -261,8 +262,8 @@ def test_response_headers_http_cannot_carry_are_dropped_and_the_log_says_which(d
     assert response.headers.get("Content-Length") in (None, "4")
     log = deployed.components.stores.blobs.get_log("myapp", response.headers["Fn_call_id"]).decode()
     assert (
-        "fnq: response headers dropped (HTTP cannot carry them, or the server sets them): "
-        "'X-A\\r\\nSet-Cookie', '\u20ac', 'X-Split', 'Content-Length'"
+        "fnq: response headers dropped (HTTP cannot carry them, the server sets them, or too large): "
+        "'X-A\\r\\nSet-Cookie', '\u20ac', 'X-Split', 'Content-Length', 'X-Huge'"
     ) in log
     assert_everything_reads_back(deployed)
 
