@@ -12,8 +12,10 @@ connection or an HTML page.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import time
 from typing import Any
 
 from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGatewayException
@@ -23,6 +25,10 @@ from chalicelib.http.bodies import body_limit
 from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# How much of a refused request's body is read (and dropped) so that its client reads the answer.
+DISCARD_MAX_BYTES = 256 * 1024 * 1024
+DISCARD_SECONDS = 10.0
 
 
 def valid_header(name: str, value: str) -> bool:
@@ -43,6 +49,7 @@ class FnRequestHandler(ChaliceRequestHandler):
 
     def _method_not_allowed(self) -> None:
         self._refuse(405, f"Method {self.command} is not allowed")
+        self._discard_unread_body()
 
     def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
         if self.headers.get("transfer-encoding"):
@@ -62,6 +69,7 @@ class FnRequestHandler(ChaliceRequestHandler):
             super()._generic_handle()
         except _Refusal as refusal:
             self._refuse(refusal.status, refusal.message)
+            self._discard_unread_body()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
@@ -98,6 +106,26 @@ class FnRequestHandler(ChaliceRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _discard_unread_body(self) -> None:
+        """Read and drop the body a refused request declared, after answering it.
+
+        Closing a socket with unread bytes resets the connection, and a client still sending the
+        body (most send it all before reading) then never sees the answer: a 413 became a broken
+        pipe. So the body is read and dropped, in small pieces (never held), within bounds.
+        """
+        raw = self.headers.get("content-length", "").strip() if getattr(self, "headers", None) else ""
+        if not raw.isdigit():
+            return
+        left = min(int(raw), DISCARD_MAX_BYTES)
+        deadline = time.monotonic() + DISCARD_SECONDS
+        with contextlib.suppress(OSError):
+            self.connection.settimeout(DISCARD_SECONDS)
+            while left > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read(min(left, 64 * 1024))
+                if not chunk:
+                    return
+                left -= len(chunk)
 
 
 class _Refusal(Exception):
