@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench import hostile
+from tests.e2e.support import serving
 from tests.local.support import FnStart, free_port
 
 pytestmark = pytest.mark.e2e
@@ -23,11 +24,8 @@ EXAMPLES = 600  # about 20 s against fn start on two busy cores
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[FnStart]:
-    started = FnStart(free_port())
-    try:
-        yield started.ready()
-    finally:
-        started.stop()
+    with serving(FnStart(free_port())) as started:
+        yield started
 
 
 def test_generated_hostile_requests_get_4xx_never_5xx_and_every_record_reads_back(stack: FnStart) -> None:
