@@ -178,8 +178,39 @@ query = st.dictionaries(
     max_size=3,
 )
 header_pair = st.tuples(
-    st.one_of(st.sampled_from(["X-A", "Content-Type", "Fn-Intent", "Authorization", "Accept"]), text),
-    st.one_of(text, st.sampled_from(["Bearer é", "application/json", "text/plain", "x" * 6000])),
+    st.one_of(
+        st.sampled_from(
+            [
+                "X-A",
+                "Content-Type",
+                "Fn-Intent",
+                "Authorization",
+                "Accept",
+                "Fn-Delay",
+                "Fn-Not-Before",
+                "Idempotency-Key",
+            ]
+        ),
+        text,
+    ),
+    st.one_of(
+        text,
+        st.sampled_from(
+            [
+                "Bearer é",
+                "application/json",
+                "text/plain",
+                "*/*",
+                "x" * 6000,
+                "1" + "0" * 18,
+                "-" + "9" * 20,
+                "5",
+                "9999-12-31T23:59:59Z",
+                "0001-01-01T00:00:00+14:00",
+                "2026-13-45T99:00:00",
+            ]
+        ),
+    ),
 )
 # What the answering functions (p, q) are asked to answer: headers HTTP cannot carry, headers
 # the server sets, statuses out of range, error texts of any size.

@@ -51,9 +51,11 @@ def not_before_of(headers: dict[str, list[str]], now: datetime) -> datetime | No
     named = {name.lower(): values[0] for name, values in headers.items() if values}
     if "fn-delay" in named:
         try:
-            start = now + timedelta(seconds=int(named["fn-delay"]))
+            seconds = int(named["fn-delay"])
         except ValueError as exc:
             raise InvalidInputError("Fn-Delay must be a whole number of seconds") from exc
+        # Bounded before it becomes a time: 10^18 seconds is past any date (an OverflowError).
+        start = now + timedelta(seconds=max(-1, min(seconds, int(MAX_DELAY.total_seconds()) + 1)))
     elif "fn-not-before" in named:
         try:
             start = datetime.fromisoformat(named["fn-not-before"].replace("Z", "+00:00"))

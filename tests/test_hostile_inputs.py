@@ -157,6 +157,15 @@ CASES = [
         f"Request content too large ({len(ARRAY_3_MILLION):,} bytes; at most {MIB:,} for this resource)",
     ),
     Case(
+        "Fn-Delay past any date",
+        "POST",
+        "/r/myapp/a",
+        b"{}",
+        400,
+        "a call may be delayed by at most 14 days",
+        {"fn-delay": "1" + "0" * 18},
+    ),
+    Case(
         "90 x 5 KB headers on an async invoke",
         "POST",
         "/r/myapp/a",

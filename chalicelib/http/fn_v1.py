@@ -11,7 +11,7 @@ from typing import Any
 
 from chalice import Response  # type: ignore[attr-defined]
 
-from chalicelib import errors
+from chalicelib import errors, inputs
 from chalicelib.http import paging
 from chalicelib.http.blueprint import (
     METHODS,
@@ -257,7 +257,8 @@ def function_output(output: bytes, content_type: str, status: int, headers: dict
         sniffed = JSON if output.lstrip().startswith(b"{") else "text/plain; charset=utf-8"
     except UnicodeDecodeError:
         text, sniffed = output, "application/octet-stream"
-    answered = content_type or sniffed
+    # A content type the function chose that HTTP cannot carry (CR/LF) would split the response.
+    answered = content_type if content_type and not inputs.header_value_problem(content_type) else sniffed
     if not receivable(answered):
         kind = answered.split(";")[0].strip()
         return error_response(
