@@ -23,11 +23,11 @@ class Apps:
         return self._apps.create_app(rules.new_app(data, self._clock()))
 
     def get_app(self, name: str) -> App:
-        return self._apps.get_app(name)
+        return self._apps.get_app(rules.existing_app_name(name))
 
     def update_app(self, name: str, data: dict[str, object]) -> App:
-        return self._apps.put_app(rules.updated_app(self._apps.get_app(name), data, self._clock()))
+        return self._apps.put_app(rules.updated_app(self.get_app(name), data, self._clock()))
 
     def delete_app(self, name: str) -> None:
-        self._apps.delete_app(name)
+        self._apps.delete_app(rules.existing_app_name(name))
         self._logs.delete_logs(name)

@@ -15,6 +15,7 @@ from chalicelib.ids import is_call_id
 from chalicelib.invoke import publish
 from chalicelib.models import Call, CallStatus
 from chalicelib.ports import AppStore, CallQuery, CallQueue, CallStore, LogStore
+from chalicelib.rules import existing_app_name, is_app_name
 
 # Dead calls redriven per listing page when a whole app is redriven.
 REDRIVE_PAGE = 100
@@ -45,13 +46,14 @@ class Calls:
 
     def list_calls(self, query: CallQuery) -> list[Call]:
         """Newest first; an empty list for an app that exists, NotFoundError for one that does not."""
+        existing_app_name(query.app_name)
         calls = self._calls.list_calls(query)
         if not calls:
             self._apps.get_app(query.app_name)
         return calls
 
     def get_log(self, app_name: str, call_id: str) -> bytes:
-        if not is_call_id(call_id):
+        if not is_call_id(call_id) or not is_app_name(app_name):
             raise NotFoundError("Call log not found")
         return self._logs.get_log(app_name, call_id)
 

@@ -9,7 +9,10 @@ name, its value converted by the field's type:
     tuple[X, ...]       a list
     dict[K, V], list[X] the same, each value by its type
     X | None            no attribute when None; the field's default when the attribute is absent
-    str, int, bool, bytes, Any   as they are
+    str, int, bool, bytes       as they are
+    Any                 its compact JSON text (a client's free-form JSON, e.g. Fn's annotations:
+                        numbers kept exactly, and none of DynamoDB's limits on maps and numbers
+                        apply inside it; Fn stored annotation values as compacted JSON too)
 
 A field stored under another name or in another form is declared once below (`CALL`), where the
 table's update expressions need it: DynamoDB computes `lease_until = :now_ms + lease_ms`, so the
@@ -21,6 +24,7 @@ The adapter turns these plain values into DynamoDB's typed ones (chalicelib/aws/
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -62,7 +66,11 @@ def _same(value: Any) -> Any:
     return value
 
 
-PLAIN = Conversion(_same, _same)
+def _json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+JSON_TEXT = Conversion(_json_text, json.loads)
 TIME = Conversion(iso_time, parse_iso_time)
 EPOCH_MS = Conversion(epoch_ms, from_epoch_ms)
 # Whole seconds in the record, milliseconds in the item.
@@ -107,7 +115,7 @@ def conversion_of(hint: Any) -> Conversion:
     if hint in (int, bool, str, bytes):
         return Conversion(_same, hint)
     if hint is Any:
-        return PLAIN
+        return JSON_TEXT
     raise TypeError(f"the codec has no conversion for {hint!r}")
 
 

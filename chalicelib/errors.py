@@ -38,7 +38,15 @@ class ConflictError(FnqError):
 
 
 class PayloadTooLargeError(FnqError):
-    """A request body is over the configured limit (Fn: 413)."""
+    """A request body, or a record made from it, is over a limit (Fn: 413)."""
+
+
+class HeadersTooLargeError(PayloadTooLargeError):
+    """The request's header fields are more than a call can record (431)."""
+
+
+class UriTooLongError(PayloadTooLargeError):
+    """The request's URL is longer than a call can record (414)."""
 
 
 class NotAcceptableError(FnqError):

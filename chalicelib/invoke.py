@@ -12,16 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from chalicelib import inputs
 from chalicelib.errors import (
     CapacityError,
     ConflictError,
+    HeadersTooLargeError,
     InvalidInputError,
-    PayloadTooLargeError,
     ServiceUnavailableError,
+    UriTooLongError,
     app_not_found,
     route_not_found,
 )
 from chalicelib.ids import new_call_id
+from chalicelib.inputs import size_text
 from chalicelib.models import (
     SQS_MAX_DELAY_SECONDS,
     App,
@@ -33,6 +36,7 @@ from chalicelib.models import (
     RouteType,
 )
 from chalicelib.ports import CallQueue, CallStore, Execution, PayloadStore, RouteStore, Runner
+from chalicelib.rules import is_app_name
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +51,11 @@ def not_before_of(headers: dict[str, list[str]], now: datetime) -> datetime | No
     named = {name.lower(): values[0] for name, values in headers.items() if values}
     if "fn-delay" in named:
         try:
-            start = now + timedelta(seconds=int(named["fn-delay"]))
+            seconds = int(named["fn-delay"])
         except ValueError as exc:
             raise InvalidInputError("Fn-Delay must be a whole number of seconds") from exc
+        # Bounded before it becomes a time: 10^18 seconds is past any date (an OverflowError).
+        start = now + timedelta(seconds=max(-1, min(seconds, int(MAX_DELAY.total_seconds()) + 1)))
     elif "fn-not-before" in named:
         try:
             start = datetime.fromisoformat(named["fn-not-before"].replace("Z", "+00:00"))
@@ -136,6 +142,24 @@ def publish(
         raise
 
 
+def check_recordable(request: IncomingRequest) -> None:
+    """A call records its request's URL and headers: they must be HTTP's and fit the record."""
+    for name in request.headers:
+        if not inputs.is_header_name(name):
+            raise InvalidInputError(f"Invalid request header name {name!r}: {inputs.HEADER_NAME_RULE}")
+    size = inputs.headers_bytes(request.headers)
+    if size > inputs.MAX_REQUEST_HEADER_BYTES:
+        raise HeadersTooLargeError(
+            f"Request header fields too large ({size_text(size)} bytes of names and values; "
+            f"at most {size_text(inputs.MAX_REQUEST_HEADER_BYTES)})"
+        )
+    size = inputs.utf8_len(request.url)
+    if size > inputs.MAX_URL_BYTES:
+        raise UriTooLongError(
+            f"Request URL too long ({size_text(size)} bytes; at most {size_text(inputs.MAX_URL_BYTES)})"
+        )
+
+
 class Invoker:
     def __init__(
         self,
@@ -157,7 +181,8 @@ class Invoker:
 
     def invoke(self, app_name: str, path: str, request: IncomingRequest) -> InvokeResult:
         if len(request.body) > self._limits.max_request_bytes:
-            raise PayloadTooLargeError("Request content too large")
+            raise inputs.content_too_large(len(request.body), self._limits.max_request_bytes)
+        check_recordable(request)
         app, route = self._lookup(app_name, "/" + path.strip("/"))
         now = self._clock()
         call_id = new_call_id(now)
@@ -204,6 +229,11 @@ class Invoker:
         return first
 
     def _lookup(self, app_name: str, path: str) -> tuple[App, Route]:
+        # Names no app or route can have are not looked up: DynamoDB would refuse them as keys.
+        if not is_app_name(app_name):
+            raise app_not_found()
+        if inputs.utf8_len(path) > inputs.MAX_PATH_BYTES:
+            raise route_not_found()
         app, route = self._routes.get_app_and_route(app_name, path)
         if app is None:
             raise app_not_found()
@@ -263,7 +293,11 @@ class Invoker:
     def _record_platform_fault(self, call: Call, error: str) -> None:
         try:
             self._calls.finish(
-                call.id, call.attempt, CallStatus.ERROR, self._clock(), f"platform fault: {error}"
+                call.id,
+                call.attempt,
+                CallStatus.ERROR,
+                self._clock(),
+                inputs.truncated(f"platform fault: {error}"),
             )
         except Exception:
             log.exception("call %s: could not record the failure", call.id)

@@ -34,7 +34,7 @@ class Routes:
         self._max_sync_timeout = max_sync_timeout
 
     def list_routes(self, app_name: str, after_path: str | None, limit: int) -> list[Route]:
-        routes = self._routes.list_routes(app_name, after_path, limit)
+        routes = self._routes.list_routes(rules.existing_app_name(app_name), after_path, limit)
         if not routes:
             self._apps.get_app(app_name)  # Fn: 404 only when the app is missing and has no routes
         return routes
@@ -55,15 +55,14 @@ class Routes:
         path = rules.clean_route_path(path)
         if data.get("path") not in (None, "") and rules.clean_route_path(data["path"]) != path:
             raise ConflictError("Could not update - path is immutable")
+        rules.validate_app_name(app_name)
         try:
             existing = self._routes.get_route(app_name, path)
         except NotFoundError:
             existing = None
         now = self._clock()
         if existing is None:
-            route = rules.new_route(
-                rules.validate_app_name(app_name), path, data, now, self._max_async_timeout
-            )
+            route = rules.new_route(app_name, path, data, now, self._max_async_timeout)
         else:
             route = rules.updated_route(existing, data, now, self._max_async_timeout)
         route = self._within_sync_limit(route, data, created=existing is None)
@@ -73,9 +72,8 @@ class Routes:
         return route, existing is None
 
     def patch_route(self, app_name: str, path: str, data: dict[str, object]) -> Route:
-        path = rules.clean_route_path(path)
         route = rules.updated_route(
-            self._routes.get_route(app_name, path), data, self._clock(), self._max_async_timeout
+            self.get_route(app_name, path), data, self._clock(), self._max_async_timeout
         )
         route = self._within_sync_limit(route, data, created=False)
         self._check_bundle(route)
@@ -97,10 +95,10 @@ class Routes:
         )
 
     def get_route(self, app_name: str, path: str) -> Route:
-        return self._routes.get_route(app_name, rules.clean_route_path(path))
+        return self._routes.get_route(rules.existing_app_name(app_name), rules.clean_route_path(path))
 
     def delete_route(self, app_name: str, path: str) -> None:
-        self._routes.delete_route(app_name, rules.clean_route_path(path))
+        self._routes.delete_route(rules.existing_app_name(app_name), rules.clean_route_path(path))
 
     def _ensure_app(self, name: str) -> None:
         now = self._clock()

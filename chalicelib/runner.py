@@ -12,10 +12,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from chalicelib import inputs
 from chalicelib.errors import FnqError, NotFoundError, TransitionError
 from chalicelib.models import LEASE_EXPIRED, Call, CallStatus, RouteType, RunStats
 from chalicelib.ports import (
@@ -33,6 +34,9 @@ from chalicelib.ports import (
 log = logging.getLogger(__name__)
 
 FINISH_TRIES = 3
+# S3 holds at most 2 KB of metadata per object, percent-encoded here: the outcome's error is cut
+# shorter there than in the record.
+METADATA_ERROR_BYTES = 512
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ class CallRunner:
     def run_sync(self, call: Call) -> Execution:
         """Run a call already recorded as running (sync invoke); record its outcome and log."""
         with self._beating(call) as cancel:
-            execution = self._run(call, cancel)
+            execution = answerable(self._run(call, cancel))
         self._store_log(call, execution)
         self._finish(call, execution.status, execution.error, execution.stats)
         return execution
@@ -242,7 +246,11 @@ class CallRunner:
         """The route asks for retries: back to queued, and a new message delayed by a backoff."""
         try:
             self._calls.requeue(
-                call.id, call.attempt, self._clock(), execution.error, call.attempt_started_at
+                call.id,
+                call.attempt,
+                self._clock(),
+                inputs.truncated(execution.error),
+                call.attempt_started_at,
             )
         except TransitionError:
             return Disposition.ACK
@@ -253,6 +261,7 @@ class CallRunner:
         return Disposition.ACK
 
     def _requeue_quietly(self, call: Call, error: str) -> None:
+        error = inputs.truncated(error)
         try:
             self._calls.requeue(call.id, call.attempt, self._clock(), error, call.attempt_started_at)
         except (TransitionError, NotFoundError):
@@ -273,7 +282,9 @@ class CallRunner:
 
         If the table still refuses, the exception reaches the worker and the message comes back;
         the outcome stored with the log lets the next attempt record it without running again.
+        The error text is stored twice (the call's and its attempt's), each cut to a bound.
         """
+        error = inputs.truncated(error)
         for attempt in range(FINISH_TRIES):
             try:
                 self._calls.finish(
@@ -290,13 +301,34 @@ class CallRunner:
                 self._sleep(0.2 * 2**attempt)
 
 
+def answerable(execution: Execution) -> Execution:
+    """What a sync call may answer: the function's headers HTTP can carry and the server does not
+    set (a CR/LF in a name or value would split the response; a name outside latin-1 dropped the
+    connection), 16 KiB of them at most, the others named in the call's log; and an error text of
+    bounded size."""
+    kept, dropped = inputs.sendable_headers(execution.headers)
+    content_type = execution.content_type
+    if content_type and inputs.header_value_problem(content_type):
+        dropped.append("content_type")
+        content_type = ""
+    log = execution.log
+    if dropped:
+        names = inputs.truncated(", ".join(repr(name) for name in dropped), 1024, "list")
+        why = "HTTP cannot carry them, the server sets them, or too large"
+        line = f"\nfnq: response headers dropped ({why}): {names}\n"
+        log += line.encode("utf-8", "backslashreplace")
+    return replace(
+        execution, headers=kept, content_type=content_type, log=log, error=inputs.truncated(execution.error)
+    )
+
+
 def outcome_metadata(attempt: int, execution: Execution) -> dict[str, str]:
     """The attempt's outcome as S3 metadata stored with its log (see LogStore.put_log)."""
     stats = execution.stats
     metadata = {
         "attempt": str(attempt),
         "status": execution.status.value,
-        "error": execution.error,
+        "error": inputs.truncated(execution.error, METADATA_ERROR_BYTES),
         "duration-ms": str(stats.duration_ms),
     }
     if stats.exit_code is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.bundles import DIGEST_PREFIX, digest_of, validate_bundle
+from chalicelib.bundles import DIGEST_PREFIX, digest_of, is_digest, validate_bundle
 from chalicelib.errors import InvalidInputError, NotFoundError
 from chalicelib.ports import CodeStore
 
@@ -23,6 +23,7 @@ class BundleUploads:
 
     def has_bundle(self, hex_digest: str) -> str:
         digest = DIGEST_PREFIX + hex_digest
-        if not self._code.has_bundle(digest):
+        # Anything but 64 hex digits names no bundle (and would make an S3 key of any length).
+        if not is_digest(digest) or not self._code.has_bundle(digest):
             raise NotFoundError("Bundle not found")
         return digest

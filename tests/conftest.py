@@ -16,7 +16,7 @@ from app import app as chalice_app
 from chalicelib import wiring
 from chalicelib.execute.executor import Executor
 from chalicelib.settings import DEFAULT_REGION, Settings
-from fnq.local.moto_patches import make_moto_dynamodb_atomic
+from fnq.local.moto_patches import make_moto_dynamodb_atomic, make_moto_dynamodb_strict
 from fnq.local.resources import FAKE_KEY
 from tests.support import bundle_of, create_resources, receive_event, settle, write_function
 
@@ -44,6 +44,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def aws() -> Iterator[None]:
     make_moto_dynamodb_atomic()
+    make_moto_dynamodb_strict()
     with mock_aws(config={"core": {"reset_boto3_session": False}}):
         yield
 

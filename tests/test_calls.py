@@ -171,7 +171,9 @@ def test_a_body_over_the_limit_is_a_413(stack: Stack) -> None:
     wiring.install(wiring.build(replace(stack.settings, max_request_bytes=1000)))
     response = stack.request("POST", "/r/myapp/hello", b"x" * 1001, {"content-type": "text/plain"})
     assert response.status_code == 413
-    assert json.loads(response.body) == {"error": {"message": "Request content too large"}}
+    assert json.loads(response.body) == {
+        "error": {"message": "Request content too large (1,001 bytes; at most 1,000 for this resource)"}
+    }
 
 
 def test_a_body_too_big_for_the_record_goes_through_s3_intact(stack: Stack) -> None:

@@ -63,7 +63,11 @@ def authorize(token: str, authorization: str | None) -> None:
     if not token:
         return
     scheme, _, sent = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip(), token):
+    # compare_digest raises on str outside ASCII ("Bearer é"): compare the UTF-8 bytes instead.
+    sent_bytes = sent.strip().encode("utf-8", "surrogatepass")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        sent_bytes, token.encode("utf-8", "surrogatepass")
+    ):
         raise errors.UnauthorizedError("Unauthorized: set FN_TOKEN to the API's token")
 
 

@@ -6,11 +6,12 @@ Fn's envelopes; the rules live in the use cases, the errors' statuses in respons
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from chalice import Response  # type: ignore[attr-defined]
 
-from chalicelib import errors
+from chalicelib import errors, inputs
 from chalicelib.http import paging
 from chalicelib.http.blueprint import (
     METHODS,
@@ -256,8 +257,30 @@ def function_output(output: bytes, content_type: str, status: int, headers: dict
         sniffed = JSON if output.lstrip().startswith(b"{") else "text/plain; charset=utf-8"
     except UnicodeDecodeError:
         text, sniffed = output, "application/octet-stream"
-    headers["Content-Type"] = content_type or sniffed
+    # A content type the function chose that HTTP cannot carry (CR/LF) would split the response.
+    answered = content_type if content_type and not inputs.header_value_problem(content_type) else sniffed
+    if not receivable(answered):
+        kind = answered.split(";")[0].strip()
+        return error_response(
+            406,
+            f"The function answered {kind}, a binary type: send Accept: {kind} (or */*) to receive it",
+            headers,
+        )
+    headers["Content-Type"] = answered
     return Response(body=text, status_code=status or 200, headers=headers)
+
+
+def receivable(content_type: str) -> bool:
+    """API Gateway sends a binary type only to a client whose Accept names one (Chalice, deployed
+    and local, answers anyone else its own 400, without the call's id); so does this API."""
+    binary = bp.current_app.api.binary_types
+    accept = bp.current_request.headers.get("accept")
+    return not _names_one_of(content_type, binary) or (accept is not None and _names_one_of(accept, binary))
+
+
+def _names_one_of(header: str, types: list[str]) -> bool:
+    parts = {part.strip().lower() for part in re.split("[,;]", header)}
+    return "*/*" in parts or "*/*" in types or bool(parts & {t.lower() for t in types})
 
 
 register("/r/{app}", "invoke_root", **dict.fromkeys(METHODS, invoke))

@@ -11,6 +11,7 @@ import base64
 
 from chalicelib.errors import InvalidInputError
 from chalicelib.ids import is_call_id, lowest_id_at
+from chalicelib.inputs import MAX_PATH_BYTES, utf8_len
 from chalicelib.models import CallStatus
 from chalicelib.ports import CallQuery
 from chalicelib.rules import clean_route_path
@@ -33,12 +34,16 @@ def encode_cursor(value: str) -> str:
 
 
 def decode_cursor(value: str | None) -> str | None:
+    """A name or path; one longer than any can be is refused (it would become a DynamoDB key)."""
     if not value:
         return None
     try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInputError("Invalid cursor") from exc
+    if utf8_len(decoded) > MAX_PATH_BYTES:
+        raise InvalidInputError("Invalid cursor")
+    return decoded
 
 
 def next_cursor(page: list[str], limit: int, encode: bool = True) -> str:

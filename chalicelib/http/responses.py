@@ -23,6 +23,8 @@ STATUS: dict[type[errors.FnqError], int] = {
     errors.ConflictError: 409,
     errors.TransitionError: 409,
     errors.PayloadTooLargeError: 413,
+    errors.UriTooLongError: 414,
+    errors.HeadersTooLargeError: 431,
     errors.FunctionFailedError: 502,
     errors.ServiceUnavailableError: 503,
     errors.CapacityError: 503,

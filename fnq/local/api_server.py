@@ -1,9 +1,10 @@
 """Chalice's local HTTP server, made to refuse what API Gateway refuses, in Fn's JSON envelope.
 
 Chalice's handler (`chalice.local.ChaliceRequestHandler`) is a development server: it trusts
-`Content-Length`, leaves an unread chunked body in the connection, answers methods it does not
-know with `http.server`'s HTML 501 page, and writes any response header it is given (a name
-with CR/LF injects a header; one outside latin-1 raises and drops the connection). Deployed,
+`Content-Length` (and reads a body of any size into memory), leaves an unread chunked body in the
+connection, answers methods it does not know with `http.server`'s HTML 501 page, and writes any
+response header it is given (a name with CR/LF injects a header; one outside latin-1 raises and
+drops the connection). Deployed,
 API Gateway stands in front and none of that reaches the app. Locally this handler stands in
 its place, so `fn start` answers a hostile request with a 4xx in Fn's shape, never a dropped
 connection or an HTML page.
@@ -11,23 +12,29 @@ connection or an HTML page.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import re
+import time
 from typing import Any
 
 from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGatewayException
 
+from chalicelib import inputs
+from chalicelib.http.bodies import body_limit
+from chalicelib.settings import Settings
+
 log = logging.getLogger(__name__)
 
-# RFC 9110 token characters for a field name; a value is visible ASCII/latin-1, space and tab.
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+# How much of a refused request's body is read (and dropped) so that its client reads the answer.
+DISCARD_MAX_BYTES = 256 * 1024 * 1024
+DISCARD_SECONDS = 10.0
 
 
 def valid_header(name: str, value: str) -> bool:
-    """Whether a response header can be sent as it is: a token name, a value with no CR, LF or NUL."""
-    return bool(_HEADER_NAME.fullmatch(name)) and bool(_HEADER_VALUE.fullmatch(value))
+    """Whether a response header can be sent as it is, by the app's own rule (chalicelib/inputs.py):
+    a token name, a value with no CR, LF or NUL and nothing outside latin-1."""
+    return inputs.is_header_name(name) and inputs.header_value_problem(value) is None
 
 
 class FnRequestHandler(ChaliceRequestHandler):
@@ -42,6 +49,7 @@ class FnRequestHandler(ChaliceRequestHandler):
 
     def _method_not_allowed(self) -> None:
         self._refuse(405, f"Method {self.command} is not allowed")
+        self._discard_unread_body()
 
     def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
         if self.headers.get("transfer-encoding"):
@@ -49,6 +57,10 @@ class FnRequestHandler(ChaliceRequestHandler):
         raw = self.headers.get("content-length", "0").strip()
         if not raw.isdigit():
             raise _Refusal(400, f"Invalid Content-Length header: {raw[:40]!r}")
+        # Refused before it is read: Chalice would hold the whole body in memory first.
+        limit = body_limit(self.path, Settings.from_env().max_request_bytes)
+        if int(raw) > limit:
+            raise _Refusal(413, inputs.content_too_large(int(raw), limit).message)
         headers, body = super()._parse_payload()
         return headers, body
 
@@ -57,6 +69,7 @@ class FnRequestHandler(ChaliceRequestHandler):
             super()._generic_handle()
         except _Refusal as refusal:
             self._refuse(refusal.status, refusal.message)
+            self._discard_unread_body()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
@@ -93,6 +106,26 @@ class FnRequestHandler(ChaliceRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _discard_unread_body(self) -> None:
+        """Read and drop the body a refused request declared, after answering it.
+
+        Closing a socket with unread bytes resets the connection, and a client still sending the
+        body (most send it all before reading) then never sees the answer: a 413 became a broken
+        pipe. So the body is read and dropped, in small pieces (never held), within bounds.
+        """
+        raw = self.headers.get("content-length", "").strip() if getattr(self, "headers", None) else ""
+        if not raw.isdigit():
+            return
+        left = min(int(raw), DISCARD_MAX_BYTES)
+        deadline = time.monotonic() + DISCARD_SECONDS
+        with contextlib.suppress(OSError):
+            self.connection.settimeout(DISCARD_SECONDS)
+            while left > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read(min(left, 64 * 1024))
+                if not chunk:
+                    return
+                left -= len(chunk)
 
 
 class _Refusal(Exception):

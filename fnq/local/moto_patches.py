@@ -1,6 +1,6 @@
 """fnq's patches to moto, and the check that the moto installed is the one they were written for.
 
-Wherever fnq runs on moto (the tests, and `fn start`, whose moto server runs in-process) two of
+Wherever fnq runs on moto (the tests, and `fn start`, whose moto server runs in-process) three of
 moto's shortcuts break what fnq relies on; each is patched here, in this process only:
 
 * **DynamoDB writes are not serialised.** Real DynamoDB evaluates a ConditionExpression and
@@ -21,8 +21,21 @@ moto's shortcuts break what fnq relies on; each is patched here, in this process
     and `Message.delayed` read the same epoch milliseconds from `time.time()`.
   - The moto server matches each request's host against hundreds of URL patterns, under one lock
     shared by all requests. The answer depends on the host alone: it is remembered per host.
+* **DynamoDB stores what the service refuses**, so the tests and `fn start` passed where
+  production would fail (../shared/PLATFORM-NOTES.md, "kinder than AWS"). `make_moto_dynamodb_strict`
+  refuses these with DynamoDB's ValidationException, where moto's backend receives the write
+  (PutItem, which BatchWriteItem and transactions call; UpdateItem's values; the item an update
+  leaves, put back as it was when too large):
+  - a map with an empty key (app config `{"": "v"}`): moto stored it and every later read of the
+    record failed, so `GET /v1/apps` answered 500 for everyone;
+  - an item over 400 KB reached through UpdateItem: moto sizes only a put's top-level attributes,
+    so a `list_append` grew an item without limit (a 300 KB error text written twice);
+  - documents nested deeper than 32 levels;
+  - numbers beyond DynamoDB's range or its 38 significant digits inside lists, maps and update
+    values (moto checks only a put's numbers outside lists, through a float).
+  Empty key attributes and empty sets moto refuses already, as DynamoDB does.
 
-Both replace private members of moto's classes, which may move in any release; a patch that then
+All replace private members of moto's classes, which may move in any release; a patch that then
 did nothing would leave the tests and `fn start` without the lock exactly-once depends on, and
 nobody would know. So moto is pinned to the minor range these were written against
 (`MOTO_PINNED`, the same range as in pyproject.toml), and before anything is replaced every member
@@ -32,6 +45,7 @@ or passes): `MotoMismatch` names each one that is not, with the installed moto v
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import importlib.metadata
@@ -40,8 +54,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
+
+from chalicelib.aws.dynamodb.table import ITEM_BYTES, item_size
 
 # The moto[server] requirement in pyproject.toml (tests/local/test_moto_patches.py holds them equal).
 MOTO_PINNED = ">=5.2,<5.3"
@@ -49,12 +66,18 @@ MOTO_PINNED = ">=5.2,<5.3"
 _DYNAMODB = "moto.dynamodb.models"
 _SQS = "moto.sqs.models"
 _SERVER = "moto.moto_server.werkzeug_app"
+_EXECUTORS = "moto.dynamodb.parsing.executors"
+_TYPES = "moto.dynamodb.models.dynamo_type"
+_ERRORS = "moto.dynamodb.exceptions"
 # Every write path of moto's DynamoDB handler: BatchWriteItem goes through put_item/delete_item
 # item by item (the backend's own batch_write_item is an empty placeholder), which is also all
 # that AWS promises for a batch: each item atomic, not the batch.
 _MUTATIONS = ("put_item", "update_item", "delete_item", "transact_write_items")
 _LOCK = threading.RLock()  # re-entrant: a transaction's writes may go through put_item again
 _MARK = "_fnq_patched"
+# The strictness wraps some of the methods the lock wraps: each patch marks its own wrappers (and
+# functools.wraps carries a mark outward), so applying either again finds itself in the chain.
+_STRICT_MARK = "_fnq_strict"
 
 Load = Callable[[str], Any]
 
@@ -105,6 +128,66 @@ MEMBERS: tuple[Member, ...] = (
         Member(_SQS, "Message", name, Kind.ATTRIBUTE, sample=_MESSAGE)
         for name in ("sent_timestamp", "visible_at", "delayed_until")
     ),
+    # make_moto_dynamodb_strict wraps these, reading the values they are called with by name...
+    Member(
+        _DYNAMODB,
+        "DynamoDBBackend",
+        "put_item",
+        Kind.FUNCTION,
+        (
+            "table_name",
+            "item_attrs",
+            "expected",
+            "condition_expression",
+            "expression_attribute_names",
+            "expression_attribute_values",
+            "overwrite",
+            "return_values_on_condition_check_failure",
+        ),
+    ),
+    Member(
+        _DYNAMODB,
+        "DynamoDBBackend",
+        "update_item",
+        Kind.FUNCTION,
+        (
+            "table_name",
+            "key",
+            "update_expression",
+            "expression_attribute_names",
+            "expression_attribute_values",
+            "attribute_updates",
+            "expected",
+            "condition_expression",
+            "return_values_on_condition_check_failure",
+        ),
+    ),
+    Member(_EXECUTORS, "UpdateExpressionExecutor", "execute", Kind.FUNCTION, ("node",)),
+    # ... reads these, and raises moto's own errors (so moto answers them as DynamoDB does).
+    Member(_EXECUTORS, "UpdateExpressionExecutor", "item", Kind.ATTRIBUTE, sample=(None, None, {})),
+    Member(_TYPES, "Item", "attrs", Kind.ATTRIBUTE, sample=(None, None, {})),
+    Member(_TYPES, "DynamoType", "to_regular_json", Kind.FUNCTION),
+    Member(_ERRORS, "ItemSizeTooLarge", "__init__", Kind.FUNCTION),
+    Member(_ERRORS, "MockValidationException", "__init__", Kind.FUNCTION, ("message",)),
+)
+
+# DynamoDB's limits (developer guide: "Service, account, and table quotas", "Data types").
+MAX_DEPTH = 32
+MAX_DIGITS = 38
+LARGEST = Decimal("9.9999999999999999999999999999999999999E+125")
+SMALLEST = Decimal("1E-130")
+# DynamoDB's messages. The nesting and number texts are the service's own; for an empty map key
+# the service's exact text was not captured here (no account), so it states the naming rule.
+TOO_DEEP = (
+    "Nesting Levels have exceeded supported limits: "
+    "Attributes in the item have nested levels beyond supported limit"
+)
+OVERFLOW = "Number overflow. Attempting to store a number with magnitude larger than supported range"
+UNDERFLOW = "Number underflow. Attempting to store a number with magnitude smaller than supported range"
+TOO_PRECISE = "Attempting to store more than 38 significant digits in a Number"
+EMPTY_NAME = (
+    "One or more parameter values were invalid: "
+    "An attribute name (a map key) must be at least one character long"
 )
 
 
@@ -133,6 +216,30 @@ def make_moto_server_fast(load: Load = importlib.import_module) -> None:
         "get_backend_for_host",
         _remembered(inspect.getattr_static(dispatcher, "get_backend_for_host")),
     )
+
+
+def make_moto_dynamodb_strict(load: Load = importlib.import_module) -> None:
+    """Idempotent: moto's DynamoDB refuses, with DynamoDB's ValidationException, what DynamoDB does."""
+    check_moto(MEMBERS, load)
+    backend = load(_DYNAMODB).DynamoDBBackend
+    executor = load(_EXECUTORS).UpdateExpressionExecutor
+    errors = load(_ERRORS)
+
+    def refuse(message: str) -> None:
+        raise errors.MockValidationException(message)
+
+    checks: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+        "put_item": lambda original: _checked_put(original, refuse, errors.ItemSizeTooLarge),
+        "update_item": lambda original: _checked_update_values(original, refuse),
+    }
+    for name, make in checks.items():
+        original = inspect.getattr_static(backend, name)
+        if not getattr(original, _STRICT_MARK, False):
+            _replace(backend, name, functools.wraps(original)(make(original)), _STRICT_MARK)
+    original = inspect.getattr_static(executor, "execute")
+    if not getattr(original, _STRICT_MARK, False):
+        wrapper = functools.wraps(original)(_sized_update(original, errors.ItemSizeTooLarge))
+        _replace(executor, "execute", wrapper, _STRICT_MARK)
 
 
 def check_moto(members: Iterable[Member], load: Load = importlib.import_module) -> None:
@@ -181,13 +288,13 @@ def _installed_version() -> str:
         return "(version unknown)"
 
 
-def _replace(owner: type, name: str, value: Any) -> None:
+def _replace(owner: type, name: str, value: Any, mark: str = _MARK) -> None:
     current = inspect.getattr_static(owner, name)
     target = current.fget if isinstance(current, property) else current
-    if getattr(target, _MARK, False):
+    if getattr(target, mark, False):
         return  # already replaced in this process
     marked = value.fget if isinstance(value, property) else value
-    setattr(marked, _MARK, True)
+    setattr(marked, mark, True)
     setattr(owner, name, value)
 
 
@@ -229,3 +336,93 @@ def _remembered(original: Callable[..., Any]) -> Callable[..., Any]:
         return cache[host]
 
     return get_backend_for_host
+
+
+# --- DynamoDB's refusals (make_moto_dynamodb_strict) -------------------------------------------
+def _checked_put(
+    original: Callable[..., Any], refuse: Callable[[str], None], too_large: type
+) -> Callable[..., Any]:
+    signature = inspect.signature(original)
+
+    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        arguments = signature.bind(self, *args, **kwargs).arguments
+        item = arguments["item_attrs"]
+        for value in [*item.values(), *(arguments.get("expression_attribute_values") or {}).values()]:
+            _check_value(value, refuse)
+        if item_size(item) > ITEM_BYTES:
+            raise too_large()
+        return original(self, *args, **kwargs)
+
+    return put_item
+
+
+def _checked_update_values(original: Callable[..., Any], refuse: Callable[[str], None]) -> Callable[..., Any]:
+    signature = inspect.signature(original)
+
+    def update_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        arguments = signature.bind(self, *args, **kwargs).arguments
+        for value in (arguments.get("expression_attribute_values") or {}).values():
+            _check_value(value, refuse)
+        return original(self, *args, **kwargs)
+
+    return update_item
+
+
+def _sized_update(original: Callable[..., Any], too_large: type) -> Callable[..., Any]:
+    # moto answers ItemSizeTooLarge raised here as UpdateItem's "Item size to update has exceeded
+    # the maximum allowed size"; the item is put back first, as DynamoDB leaves it untouched.
+    def execute(self: Any, node: Any = None) -> Any:
+        if node is not None:  # the recursion inside one update
+            return original(self, node)
+        before = copy.deepcopy(self.item.attrs)
+        result = original(self)
+        if item_size({name: value.to_regular_json() for name, value in self.item.attrs.items()}) > ITEM_BYTES:
+            self.item.attrs = before
+            raise too_large()
+        return result
+
+    return execute
+
+
+def _check_value(value: Any, refuse: Callable[[str], None]) -> None:
+    """One attribute value in DynamoDB's JSON form, without recursion (a hostile value is deep)."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        current, depth = pending.pop()
+        kind, inner = _typed(current)
+        if kind in ("M", "L"):
+            # DynamoDB counts the attribute as level 1: 31 maps or lists inside it at most.
+            if depth + 1 >= MAX_DEPTH:
+                refuse(TOO_DEEP)
+            for key, child in inner.items() if kind == "M" else enumerate(inner):
+                if kind == "M" and key == "":
+                    refuse(EMPTY_NAME)
+                pending.append((child, depth + 1))
+        elif kind == "N":
+            _check_number(inner, refuse)
+        elif kind == "NS":
+            for number in inner:
+                _check_number(number, refuse)
+
+
+def _typed(value: Any) -> tuple[str, Any]:
+    """An attribute value's type and content: {"S": "x"} → ("S", "x")."""
+    if isinstance(value, dict) and len(value) == 1:
+        kind, inner = next(iter(value.items()))
+        return str(kind), inner
+    return "", None
+
+
+def _check_number(text: Any, refuse: Callable[[str], None]) -> None:
+    try:
+        number = Decimal(str(text))
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite():
+        refuse(f"The parameter cannot be converted to a numeric value: {text}")
+    if len("".join(map(str, number.as_tuple().digits)).strip("0")) > MAX_DIGITS:
+        refuse(TOO_PRECISE)
+    if number and abs(number) > LARGEST:
+        refuse(OVERFLOW)
+    if number and abs(number) < SMALLEST:
+        refuse(UNDERFLOW)

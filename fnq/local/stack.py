@@ -56,7 +56,7 @@ from fnq.local.api_server import FnRequestHandler
 from fnq.local.datadir import DataDir, DataDirBusyError
 from fnq.local.endpoint import LOOPBACK, EmbeddedEndpoint
 from fnq.local.journal import StateError
-from fnq.local.moto_patches import make_moto_dynamodb_atomic, make_moto_server_fast
+from fnq.local.moto_patches import make_moto_dynamodb_atomic, make_moto_dynamodb_strict, make_moto_server_fast
 from fnq.local.persistence import Attached, LocalState, Recovered
 from fnq.local.provision import LOCAL_VISIBILITY_TIMEOUT_SECONDS, provision
 from fnq.local.recovery import Settled, plural
@@ -206,10 +206,11 @@ class Stack:
         except OSError as exc:  # e.g. a privileged port, or an address this host does not have
             return error(f"cannot listen on {options.host}:{options.port} ({exc})")
         # The moto server runs in this process: its DynamoDB must apply a conditional write
-        # atomically, or two worker threads can both claim one call, and its SQS requests must
-        # not slow down as the queue deepens (see moto_patches; both raise if the installed moto
-        # is not the one they know).
+        # atomically, or two worker threads can both claim one call, must refuse what DynamoDB
+        # refuses, and its SQS requests must not slow down as the queue deepens (see
+        # moto_patches; each raises if the installed moto is not the one they know).
         make_moto_dynamodb_atomic()
+        make_moto_dynamodb_strict()
         make_moto_server_fast()
         try:
             self.endpoint = EmbeddedEndpoint(options.aws_port)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from fnq.local.stack import bind_api
+from tests.conftest import Stack
 from tests.local.support import free_port
 
 
@@ -87,3 +88,78 @@ def test_a_path_deeper_than_any_route_is_fns_404_not_api_gateways_403(port: int)
     status, _, body = exchange(port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
 
     assert (status, json.loads(body)) == (404, {"error": {"message": f"Path not found: {path}"}})
+
+
+@pytest.mark.parametrize(
+    ("path", "limit"),
+    [
+        ("/v1/apps", 1024 * 1024),
+        ("/r/myapp/hello", 6 * 1024 * 1024),
+        ("/v1/bundles/sha256/ab", 50 * 1024 * 1024),
+    ],
+    ids=["management", "invoke", "bundle"],
+)
+def test_a_body_over_the_resources_limit_is_a_413_before_it_is_read(port: int, path: str, limit: int) -> None:
+    # Only the headers are sent: the answer comes without the server waiting for (or holding) 60 MiB.
+    size = 60 * 1024 * 1024
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n".encode())
+        reply = conn.makefile("rb")
+        status = int(reply.readline().split()[1])
+        headers = {}
+        while (line := reply.readline().decode("latin-1").strip()) != "":
+            name, _, value = line.partition(":")
+            headers[name.lower()] = value.strip()
+        body = reply.read(int(headers["content-length"]))
+
+    assert (status, headers["content-type"]) == (413, "application/json")
+    message = f"Request content too large ({size:,} bytes; at most {limit:,} for this resource)"
+    assert json.loads(body) == {"error": {"message": message}}
+
+
+def test_a_client_that_sends_the_whole_refused_body_first_still_reads_the_413(port: int) -> None:
+    # Most clients (urllib, Fn's Go client) write the body before reading: closing on its unread
+    # bytes would reset the connection and lose the answer.
+    body = b"x" * (20 * 1024 * 1024)
+    request = f"POST /v1/apps HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+
+    status, _, answer = exchange(port, request)
+
+    assert status == 413, answer
+
+
+# A json-format function that answers with the response headers its request body names.
+HEADERS_ASKED = """
+import json, sys
+for line in sys.stdin:
+    asked = json.loads(json.loads(line)["body"])
+    out = {"body": "done", "content_type": "text/plain", "protocol": {"status_code": 200, "headers": asked}}
+    sys.stdout.write(json.dumps(out) + "\\n")
+    sys.stdout.flush()
+"""
+
+
+@pytest.fixture
+def served(port: int, stack: Stack) -> tuple[Stack, int]:
+    """The app on moto behind the module's real local server (Chalice allows one per process)."""
+    return stack, port
+
+
+def test_response_headers_a_function_sends_that_http_cannot_carry_never_split_or_drop_the_answer(
+    served: tuple[Stack, int],
+) -> None:
+    stack, port = served
+    stack.deploy("myapp", "asks", HEADERS_ASKED, format="json")
+    asked = json.dumps(
+        {"X-Fine": ["yes"], "\u20ac": ["euro"], "X-A\r\nSet-Cookie": ["x=1"], "X-B": ["a\r\nX-C: 1"]}
+    )
+    body = asked.encode()
+    request = (
+        f"POST /r/myapp/asks HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+    status, headers, answer = exchange(port, request)
+
+    assert (status, answer) == (200, b"done")
+    assert headers["x-fine"] == "yes"
+    assert not {"set-cookie", "x-c", "x-b", "\u20ac"} & set(headers)

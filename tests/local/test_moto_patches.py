@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import inspect
 import threading
 import tomllib
 from pathlib import Path
@@ -28,6 +27,7 @@ from fnq.local.moto_patches import (
     MotoMismatch,
     check_moto,
     make_moto_dynamodb_atomic,
+    make_moto_dynamodb_strict,
     make_moto_server_fast,
 )
 
@@ -115,14 +115,22 @@ def test_a_mismatch_replaces_nothing() -> None:
     assert "visible" not in vars(StandInMessage)
 
 
-def test_applying_a_patch_twice_wraps_once() -> None:
+def test_applying_the_patches_again_wraps_nothing_twice() -> None:
     make_moto_dynamodb_atomic()
+    make_moto_dynamodb_strict()
     first: Any = DynamoDBBackend.put_item
 
+    make_moto_dynamodb_strict()
     make_moto_dynamodb_atomic()
 
     assert DynamoDBBackend.put_item is first
-    assert vars(first)["__wrapped__"] is inspect.unwrap(first)  # one wrapper, around moto's own
+    chain = [first]
+    while hasattr(chain[-1], "__wrapped__"):
+        chain.append(chain[-1].__wrapped__)
+    # the lock's wrapper and the strictness's, around moto's own (in the order they came)
+    assert len(chain) == 3
+    assert [f.__code__.co_name for f in chain].count("locked") == 1
+    assert chain[-1].__module__ == "moto.dynamodb.models"
 
 
 def test_a_dynamodb_write_waits_for_the_lock(aws: None) -> None:

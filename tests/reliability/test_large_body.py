@@ -40,7 +40,8 @@ def test_a_six_megabyte_binary_body_reaches_an_async_function_intact(hasher: Htt
 def test_a_body_one_byte_over_the_limit_is_refused_with_413(hasher: Http) -> None:
     status, _, reply = hasher.request("POST", "/r/bodies/sha", bytes(SIX_MIB + 1), "application/octet-stream")
     assert status == 413
-    assert json.loads(reply) == {"error": {"message": "Request content too large"}}
+    message = f"Request content too large ({SIX_MIB + 1:,} bytes; at most {SIX_MIB:,} for this resource)"
+    assert json.loads(reply) == {"error": {"message": message}}
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/json", "image/png", ""])

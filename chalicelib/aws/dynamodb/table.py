@@ -23,7 +23,7 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import AwsClients
-from chalicelib.errors import FnqError
+from chalicelib.errors import FnqError, PayloadTooLargeError
 from chalicelib.ids import CROCKFORD
 
 APP_SK = "#APP"
@@ -36,6 +36,8 @@ APPS_PARTITION = "APPS"
 OPEN_INDEX = "open"
 OPEN_PREFIX = "OPEN#"
 BATCH_WRITE_MAX = 25
+# DynamoDB's item limit: attribute names and values, sized as `item_size` does.
+ITEM_BYTES = 400 * 1024
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -68,6 +70,46 @@ def dump(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def load(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _plain(_de.deserialize(v)) for k, v in item.items()}
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """An item's size by DynamoDB's rules, from its typed JSON form (`dump`'s output): names and
+    values in UTF-8; a number about one byte per two significant digits plus one; a list or map
+    3 bytes plus 1 per element (and a map's keys); a boolean or null 1 byte."""
+    return sum(_utf8(name) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: Mapping[str, Any]) -> int:
+    total = 0
+    pending = [value]
+    while pending:
+        kind, inner = next(iter(pending.pop().items()))
+        if kind == "S":
+            total += _utf8(inner)
+        elif kind == "N":
+            total += _number_size(inner)
+        elif kind == "B":  # bytes here; base64 text on the wire
+            total += len(inner) * 3 // 4 if isinstance(inner, str) else len(bytes(inner))
+        elif kind in ("BOOL", "NULL"):
+            total += 1
+        elif kind in ("SS", "NS", "BS"):
+            total += sum(_value_size({kind[0]: member}) for member in inner)
+        elif kind == "M":
+            total += 3 + sum(_utf8(key) + 1 for key in inner)
+            pending.extend(inner.values())
+        elif kind == "L":
+            total += 3 + len(inner)
+            pending.extend(inner)
+    return total
+
+
+def _number_size(text: str) -> int:
+    digits = "".join(c for c in text.upper().split("E")[0] if c.isdigit()).strip("0")
+    return (len(digits) + 1) // 2 + 1
+
+
+def _utf8(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def values(**named: Any) -> dict[str, Any]:
@@ -148,8 +190,19 @@ class DynamoTable:
         condition: str | None = None,
         refused: Callable[[], FnqError] | None = None,
     ) -> None:
-        """A put, conditional when `condition` is given: a failed condition raises `refused()`."""
-        params: dict[str, Any] = {"TableName": self.name, "Item": dump(item)}
+        """A put, conditional when `condition` is given: a failed condition raises `refused()`.
+
+        An item DynamoDB cannot hold is refused here, by name, rather than by the service as a 500.
+        """
+        dumped = dump(item)
+        size = item_size(dumped)
+        if size > ITEM_BYTES:
+            largest = sorted(dumped, key=lambda name: -item_size({name: dumped[name]}))[:3]
+            raise PayloadTooLargeError(
+                f"The record would be {size:,} bytes, more than DynamoDB holds in one item ({ITEM_BYTES:,}); "
+                f"its largest fields: {', '.join(largest)}"
+            )
+        params: dict[str, Any] = {"TableName": self.name, "Item": dumped}
         if condition:
             params["ConditionExpression"] = condition
         self._refusing(refused, self._db.put_item, **params)
