@@ -26,7 +26,7 @@ from chalicelib.execute.executor import Executor
 from chalicelib.execute.guard import guard_this_process
 from chalicelib.http import UseCases
 from chalicelib.ids import utcnow
-from chalicelib.invoke import InvokeLimits, Invoker
+from chalicelib.invoke import InvokeLimits, Invoker, withheld_headers
 from chalicelib.ports import FunctionExecutor
 from chalicelib.routes import Routes
 from chalicelib.runner import CallRunner, Heartbeats
@@ -107,7 +107,16 @@ def build(
             settings.max_sync_timeout,
         ),
         bundles=BundleUploads(stores.blobs),
-        invoker=Invoker(stores.routes, stores.calls, stores.queue, stores.blobs, runner, clock, limits),
+        invoker=Invoker(
+            stores.routes,
+            stores.calls,
+            stores.queue,
+            stores.blobs,
+            runner,
+            clock,
+            limits,
+            withheld_headers(bool(settings.api_token)),
+        ),
         calls=Calls(stores.apps, stores.calls, stores.queue, stores.blobs, clock),
         api_token=settings.api_token,
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +55,13 @@ class Stack:
     components: wiring.Components
     client: Any
     tmp_path: Path
+    # Sent with every request (e.g. the API token), under the test's own headers.
+    headers: dict[str, str] = field(default_factory=dict)
 
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         data = body if isinstance(body, bytes | str) or body is None else json.dumps(body)
-        return self.client.http.request(method, path, body=data or b"", headers=headers or {})
+        sent = {**self.headers, **(headers or {})}
+        return self.client.http.request(method, path, body=data or b"", headers=sent)
 
     def json(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         response = self.request(method, path, body, {"content-type": "application/json", **(headers or {})})
@@ -102,6 +105,23 @@ def open_stack(tmp_path: Path) -> Iterator[Stack]:
             yield Stack(settings, components, client, tmp_path)
     finally:
         wiring.install(None)
+
+
+# The stack's own token (FNQ_API_TOKEN) in the `secured` fixture: long enough to find in any text.
+ADMIN_TOKEN = "admin-token-4d1f0c9e8b7a6f5e"
+
+
+@pytest.fixture
+def secured(stack: Stack) -> Stack:
+    """The stack with FNQ_API_TOKEN set, as deployed; its requests carry that token."""
+    settings = replace(stack.settings, api_token=ADMIN_TOKEN)
+    components = wiring.build(settings)
+    wiring.install(components)
+    return replace(stack, settings=settings, components=components, headers=bearer(ADMIN_TOKEN))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
