@@ -29,6 +29,10 @@ print(json.dumps({"message": f"Hello {name}"}))
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_aws_env(monkeypatch)
+
+
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # mock_aws intercepts nothing when AWS_ENDPOINT_URL points elsewhere; credentials are fake.
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     for name, value in {
@@ -40,10 +44,16 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-@pytest.fixture
-def aws() -> Iterator[None]:
+@contextmanager
+def mocked_aws() -> Iterator[None]:
     make_moto_dynamodb_atomic()
     with mock_aws(config={"core": {"reset_boto3_session": False}}):
+        yield
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mocked_aws():
         yield
 
 
@@ -94,15 +104,17 @@ class Stack:
 
 
 @contextmanager
-def open_stack(tmp_path: Path) -> Iterator[Stack]:
-    """fnq's resources on the moto already active, its components installed (bench/ uses it too)."""
-    settings = create_resources(tmp_path)
-    settings = replace(settings, call_shards=4)
+def open_stack(tmp_path: Path, api_token: str = "") -> Iterator[Stack]:
+    """fnq's resources on the moto already active, its components installed (bench/ uses it too).
+
+    With `api_token` the API requires it (FNQ_API_TOKEN), and the stack's requests carry it.
+    """
+    settings = replace(create_resources(tmp_path), call_shards=4, api_token=api_token)
     components = wiring.build(settings)
     wiring.install(components)
     try:
         with Client(chalice_app) as client:
-            yield Stack(settings, components, client, tmp_path)
+            yield Stack(settings, components, client, tmp_path, bearer(api_token) if api_token else {})
     finally:
         wiring.install(None)
 

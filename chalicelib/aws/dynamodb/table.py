@@ -5,6 +5,7 @@
     route  APP#<app>   ROUTE#<path>  -                    -       -                           -
     call   CALL#<id>   #CALL         CALLS#<app>#<shard>  <id>    CALLS#<app>#<path>#<shard>  <id>
     key    IDEM#<app>#<Idempotency-Key>  #IDEM  -             -       -                           -
+    token  TOKENS      TOKEN#<id>    -                    -       -                           -
 
     open call (queued or running), and only while open:   openpk OPEN#<shard>   opensk <deadline, epoch ms>
 
@@ -35,6 +36,10 @@ APPS_PARTITION = "APPS"
 # sweeper queries `opensk < now` per shard and never scans. Terminal calls carry no openpk.
 OPEN_INDEX = "open"
 OPEN_PREFIX = "OPEN#"
+# Tokens are few and read by key; one partition lists them without an index (whose projection
+# would have to carry their fields).
+TOKENS_PARTITION = "TOKENS"
+TOKEN_PREFIX = "TOKEN#"
 BATCH_WRITE_MAX = 25
 
 _ser = TypeSerializer()
@@ -60,6 +65,10 @@ def call_key(call_id: str) -> dict[str, str]:
 def idempotency_key(app_name: str, key: str) -> dict[str, str]:
     """An app's Idempotency-Key: keys are per app, so two apps never see each other's calls."""
     return {"pk": f"IDEM#{app_name}#{key}", "sk": IDEMPOTENCY_SK}
+
+
+def token_key(token_id: str) -> dict[str, str]:
+    return {"pk": TOKENS_PARTITION, "sk": TOKEN_PREFIX + token_id}
 
 
 def dump(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -128,8 +137,11 @@ class DynamoTable:
     def open_partition(self, call_id: str) -> str:
         return self.open_partitions()[CROCKFORD.index(call_id[-1]) % self.shards]
 
-    def get(self, key: Mapping[str, str]) -> dict[str, Any] | None:
-        item = self._db.get_item(TableName=self.name, Key=dump(key)).get("Item")
+    def get(self, key: Mapping[str, str], consistent: bool = False) -> dict[str, Any] | None:
+        params: dict[str, Any] = {"TableName": self.name, "Key": dump(key)}
+        if consistent:
+            params["ConsistentRead"] = True
+        item = self._db.get_item(**params).get("Item")
         return load(item) if item else None
 
     def get_many(self, keys: Iterable[Mapping[str, str]]) -> list[dict[str, Any]]:

@@ -1,0 +1,201 @@
+"""Every route's right (chalicelib/http/access.py), checked with real scoped tokens.
+
+The matrix sends one request per route with a token holding one right on app `a`: a right the
+table does not grant must be refused (403), any other must get past the check (whatever the
+route answers then: the requests are built so that nothing is created). Then apps `a` and `b`
+with real calls: a token for `a` reaches nothing of `b`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app import app as chalice_app
+from chalicelib.http import access, blueprint
+from chalicelib.models import Right
+from tests.conftest import ADMIN_TOKEN, Stack, bearer, fake_aws_env, mocked_aws, open_stack
+
+CALL_ID = "01BVJ5T7CA07WGE00000000000"
+# One request per resource: (path with {app}, body per method). Bodies are invalid or name what
+# does not exist, so an allowed request changes nothing and the matrix's cases stay independent.
+REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ping": ("/", {}),
+    "version": ("/version", {}),
+    "apps": ("/v1/apps", {"POST": {"app": {"name": "{app}", "config": "not a map"}}}),
+    "app": ("/v1/apps/{app}", {"PATCH": {"app": {}}}),
+    "routes": ("/v1/apps/{app}/routes", {"POST": {"route": {}}}),
+    "route": ("/v1/apps/{app}/routes/x", {"PUT": {"route": {"image": 1}}, "PATCH": {"route": {}}}),
+    "calls": ("/v1/apps/{app}/calls", {}),
+    "call": (f"/v1/apps/{{app}}/calls/{CALL_ID}", {}),
+    "call_log": (f"/v1/apps/{{app}}/calls/{CALL_ID}/log", {}),
+    "call_cancel": (f"/v1/apps/{{app}}/calls/{CALL_ID}/cancel", {}),
+    "call_redrive": (f"/v1/apps/{{app}}/calls/{CALL_ID}/redrive", {}),
+    "calls_redrive": ("/v1/apps/{app}/calls/redrive", {}),
+    "bundle": ("/v1/bundles/sha256/" + "0" * 64, {}),
+    "invoke_root": ("/r/{app}", {}),
+    "invoke": ("/r/{app}/x", {}),
+    "tokens": ("/v1/tokens", {"POST": {"token": {}}}),
+    "token": ("/v1/tokens/0123456789abcdef", {}),
+}
+CASES = sorted(access.ACCESS)
+
+
+@dataclass
+class Matrix:
+    stack: Stack
+    tokens: dict[Right, str]  # one right each, on app `a`
+
+    def send(self, resource: str, method: str, app: str, token: str) -> tuple[int, Any]:
+        path, bodies = REQUESTS[resource]
+        body = json.loads(json.dumps(bodies.get(method, {})).replace("{app}", app))
+        status, reply = self.stack.json(method, path.replace("{app}", app), body or None, bearer(token))
+        return int(status), reply
+
+
+def create_token(stack: Stack, apps: list[str], rights: list[str]) -> str:
+    status, reply = stack.json("POST", "/v1/tokens", {"token": {"apps": apps, "rights": rights}})
+    assert status == 200, reply
+    return str(reply["token"]["secret"])
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
+    """One stack for the whole matrix: its requests only read, so they cannot disturb each other."""
+    with pytest.MonkeyPatch.context() as monkeypatch, mocked_aws():
+        fake_aws_env(monkeypatch)
+        with open_stack(Path(tmp_path_factory.mktemp("matrix")), ADMIN_TOKEN) as stack:
+            yield Matrix(stack, {right: create_token(stack, ["a"], [right]) for right in Right})
+
+
+def allowed(need: access.Access, right: Right) -> bool:
+    """What the table promises a token holding `right` on app `a` alone, for a request on `a`."""
+    if need.scope in (access.Scope.PUBLIC, access.Scope.TOKEN):
+        return True
+    if need.scope is access.Scope.EVERY_APP:
+        return False  # the token is for `a` only
+    return right in (need.right, Right.ADMIN)
+
+
+def test_every_registered_route_is_classified_and_every_classification_is_a_route() -> None:
+    served: set[tuple[str, str]] = set()
+    for path, methods in chalice_app.routes.items():
+        for method, entry in methods.items():
+            # Every view was registered through blueprint.register (which knows its resource).
+            resource = blueprint.VIEW_RESOURCES[entry.view_name]
+            if method in blueprint.SERVED[resource]:
+                assert (resource, method) in access.ACCESS, f"{method} {path} is not classified"
+                served.add((resource, method))
+
+    assert served == set(access.ACCESS)
+    assert set(REQUESTS) == {resource for resource, _ in access.ACCESS}
+
+
+@pytest.mark.parametrize("right", list(Right), ids=str)
+@pytest.mark.parametrize(("resource", "method"), CASES, ids=[f"{r}-{m}" for r, m in CASES])
+def test_a_token_gets_past_a_route_exactly_when_the_table_grants_its_right(
+    matrix: Matrix, resource: str, method: str, right: Right
+) -> None:
+    need = access.ACCESS[(resource, method)]
+
+    status, reply = matrix.send(resource, method, "a", matrix.tokens[right])
+
+    if allowed(need, right):
+        assert status not in (401, 403), reply
+    else:
+        assert status == 403, reply
+        assert reply["error"]["message"].startswith(f"Forbidden: the token has no {need.right} right")
+
+
+APP_CASES = [case for case in CASES if access.ACCESS[case].scope in (access.Scope.APP, access.Scope.NAMED)]
+
+
+@pytest.mark.parametrize(("resource", "method"), APP_CASES, ids=[f"{r}-{m}" for r, m in APP_CASES])
+def test_no_right_on_app_a_reaches_app_b(matrix: Matrix, resource: str, method: str) -> None:
+    for right in Right:
+        status, reply = matrix.send(resource, method, "b", matrix.tokens[right])
+
+        assert status == 403, (right, reply)
+        assert reply["error"]["message"].startswith("Forbidden: the token has no ")
+
+
+def test_the_stack_token_gets_past_every_route(matrix: Matrix) -> None:
+    for resource, method in CASES:
+        status, reply = matrix.send(resource, method, "b", ADMIN_TOKEN)
+        assert status not in (401, 403), (resource, method, reply)
+
+
+# ------------------------------------------------------------ apps a and b, with real calls
+@dataclass
+class TwoApps:
+    stack: Stack
+    calls: dict[str, str]  # app → the id of a call it ran
+
+    def as_token(self, apps: list[str], rights: list[str]) -> Stack:
+        token = create_token(self.stack, apps, rights)
+        return Stack(
+            self.stack.settings, self.stack.components, self.stack.client, self.stack.tmp_path, bearer(token)
+        )
+
+
+@pytest.fixture
+def two_apps(secured: Stack) -> TwoApps:
+    calls = {}
+    for app in ("a", "b"):
+        secured.deploy(app, "hello")
+        response = secured.request("POST", f"/r/{app}/hello")
+        assert response.status_code == 200
+        calls[app] = response.headers["Fn_call_id"]
+    return TwoApps(secured, calls)
+
+
+def test_a_read_token_for_a_reads_a_and_nothing_of_b(two_apps: TwoApps) -> None:
+    reader = two_apps.as_token(["a"], ["read"])
+    a_call, b_call = two_apps.calls["a"], two_apps.calls["b"]
+
+    assert reader.json("GET", f"/v1/apps/a/calls/{a_call}")[0] == 200
+    assert reader.json("GET", f"/v1/apps/a/calls/{a_call}/log")[0] == 200
+    assert [app["name"] for app in reader.json("GET", "/v1/apps")[1]["apps"]] == ["a"]
+    for path in ("", "/calls", f"/calls/{b_call}", f"/calls/{b_call}/log", "/routes", "/routes/hello"):
+        assert reader.json("GET", f"/v1/apps/b{path}") == (
+            403,
+            {"error": {"message": "Forbidden: the token has no read right on app b"}},
+        ), path
+    # b's call under a's name is a call a does not have.
+    assert reader.json("GET", f"/v1/apps/a/calls/{b_call}")[0] == 404
+    assert reader.json("GET", f"/v1/apps/a/calls/{b_call}/log")[0] == 404
+
+
+def test_a_refusal_is_the_same_whether_the_other_app_exists_or_not(two_apps: TwoApps) -> None:
+    reader = two_apps.as_token(["a"], ["read"])
+
+    existing = reader.json("GET", "/v1/apps/b/calls")
+    missing = reader.json("GET", "/v1/apps/zz/calls")
+
+    assert existing[0] == missing[0] == 403
+    assert existing[1]["error"]["message"].replace(" b", " zz") == missing[1]["error"]["message"]
+
+
+def test_a_deploy_token_for_a_changes_a_and_nothing_of_b(two_apps: TwoApps) -> None:
+    deployer = two_apps.as_token(["a"], ["deploy"])
+    route = {"route": {"timeout": 7}}
+
+    assert deployer.json("PATCH", "/v1/apps/a/routes/hello", route)[0] == 200
+    assert deployer.json("PATCH", "/v1/apps/b/routes/hello", route)[0] == 403
+    assert deployer.json("DELETE", "/v1/apps/b")[0] == 403
+    assert deployer.json("POST", "/v1/apps", {"app": {"name": "c"}})[0] == 403
+    assert deployer.json("GET", "/v1/apps/a/calls")[0] == 403  # deploy is not read
+    assert two_apps.stack.json("GET", "/v1/apps/b/routes/hello")[1]["route"]["timeout"] == 30
+
+
+def test_an_invoke_token_for_a_calls_a_and_not_b(two_apps: TwoApps) -> None:
+    invoker = two_apps.as_token(["a"], ["invoke"])
+
+    assert invoker.request("POST", "/r/a/hello").status_code == 200
+    assert invoker.request("POST", "/r/b/hello").status_code == 403
+    assert invoker.json("POST", f"/v1/apps/b/calls/{two_apps.calls['b']}/cancel")[0] == 403
