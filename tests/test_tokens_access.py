@@ -82,6 +82,44 @@ def allowed(need: access.Access, right: Right) -> bool:
     return right in (need.right, Right.ADMIN)
 
 
+def registered_routes() -> dict[tuple[str, str], str]:
+    """(resource, method) → the path of its first registered view (`{s0}` read as `{path}`)."""
+    found: dict[tuple[str, str], str] = {}
+    for path, methods in chalice_app.routes.items():
+        for method, entry in methods.items():
+            resource = blueprint.VIEW_RESOURCES[entry.view_name]
+            if method in blueprint.SERVED[resource]:
+                found.setdefault((resource, method), path.replace("{s0}", "{path}"))
+    return found
+
+
+def documented_routes() -> set[tuple[str, str, str, str]]:
+    """docs/TOKENS.md's route table: (method, path, right, scope), `any` method spelled out."""
+    rows = set()
+    text = (Path(__file__).parents[1] / "docs" / "TOKENS.md").read_text()
+    for line in text.splitlines():
+        cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[1].startswith("/") and cells[0] != "method":
+            method, path, right, scope = cells
+            for each in access.METHODS if method == "any" else (method,):
+                rows.add((each, path, right, scope))
+    return rows
+
+
+def test_docs_tokens_md_lists_every_route_with_the_right_the_code_requires() -> None:
+    in_code = {
+        (
+            method,
+            path,
+            str(access.ACCESS[(resource, method)].right or "-"),
+            access.ACCESS[(resource, method)].scope.value,
+        )
+        for (resource, method), path in registered_routes().items()
+    }
+
+    assert documented_routes() == in_code
+
+
 def test_every_registered_route_is_classified_and_every_classification_is_a_route() -> None:
     served: set[tuple[str, str]] = set()
     for path, methods in chalice_app.routes.items():
