@@ -223,6 +223,16 @@ class DynamoTable:
                 break
         return items
 
+    def query_sorted(self, pk: str, prefix: str, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """Items of partition `pk` whose sort key is `prefix` + something after `after`, in order."""
+        if after:
+            condition = "pk = :pk AND sk > :after"
+            named: dict[str, Any] = {"pk": pk, "after": prefix + after}
+        else:
+            condition = "pk = :pk AND begins_with(sk, :prefix)"
+            named = {"pk": pk, "prefix": prefix}
+        return self.query(limit, KeyConditionExpression=condition, ExpressionAttributeValues=values(**named))
+
     def query_all(self, **params: Any) -> Iterator[dict[str, Any]]:
         params["TableName"] = self.name
         while True:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.aws.dynamodb.table import TOKEN_PREFIX, TOKENS_PARTITION, DynamoTable, token_key, values
+from chalicelib.aws.dynamodb.table import TOKEN_PREFIX, TOKENS_PARTITION, DynamoTable, token_key
 from chalicelib.codec import TOKEN
 from chalicelib.errors import ConflictError, token_not_found
 from chalicelib.models import Token
@@ -30,15 +30,7 @@ class DynamoTokenStore:
         return TOKEN.decode(item) if item else None
 
     def list_tokens(self, after_id: str | None, limit: int) -> list[Token]:
-        if after_id:
-            condition = "pk = :pk AND sk > :after"
-            named: dict[str, Any] = {"pk": TOKENS_PARTITION, "after": TOKEN_PREFIX + after_id}
-        else:
-            condition = "pk = :pk AND begins_with(sk, :prefix)"
-            named = {"pk": TOKENS_PARTITION, "prefix": TOKEN_PREFIX}
-        items = self._table.query(
-            limit, KeyConditionExpression=condition, ExpressionAttributeValues=values(**named)
-        )
+        items = self._table.query_sorted(TOKENS_PARTITION, TOKEN_PREFIX, after_id, limit)
         return [TOKEN.decode(item) for item in items]
 
     def delete_token(self, token_id: str) -> None:
