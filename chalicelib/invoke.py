@@ -161,7 +161,8 @@ class Invoker:
         runner: Runner,
         clock: Callable[[], datetime],
         limits: InvokeLimits,
-        withheld: frozenset[str] = WITHHELD_ALWAYS,
+        # Withholding Authorization unless told the API is open: forgetting to say leaks nothing.
+        withheld: frozenset[str] = withheld_headers(api_requires_token=True),
     ) -> None:
         self._routes = routes
         self._calls = calls
