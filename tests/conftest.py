@@ -136,6 +136,13 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
+def create_token(stack: Stack, apps: list[str], rights: list[str]) -> str:
+    """A scoped token made through the API with the stack's requests (the admin's); its secret."""
+    status, reply = stack.json("POST", "/v1/tokens", {"token": {"apps": apps, "rights": rights}})
+    assert status == 200, reply
+    return str(reply["token"]["secret"])
+
+
 @pytest.fixture
 def stack(aws: None, tmp_path: Path) -> Iterator[Stack]:
     with open_stack(tmp_path) as opened:

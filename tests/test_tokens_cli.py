@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
+from app import app as chalice_app
 from chalicelib import wiring
 from fnq.cli.factory import CliFactory
 from fnq.cli.main import main
 from fnq.local.stack import bind_api
-from tests.conftest import ADMIN_TOKEN, Stack, stack_on_moto
+from tests.conftest import ADMIN_TOKEN, Stack, open_stack
 from tests.local.support import free_port
 
 
@@ -33,21 +35,37 @@ class Served:
         return CliRunner().invoke(main, list(args), obj=factory)
 
 
+@contextmanager
+def serving_api(port: int) -> Iterator[None]:
+    """fn start's API server for app.py on `port`, in a thread."""
+    # Chalice's create_local_server gives the app a local subclass by rewriting that subclass's
+    # __bases__ to include the app's class, which fails ("inheritance cycle") once the app has it,
+    # as it does when another test module served it first: the app gets its own class back before,
+    # and after, so that a later server in this process can be made too.
+    own = type(chalice_app)
+    if own.__name__ == "CustomLocalChalice":
+        own = own.__bases__[-1]
+    chalice_app.__class__ = own
+    api = bind_api("127.0.0.1", port)
+    thread = threading.Thread(target=api.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        api.server.shutdown()
+        api.server.server_close()
+        thread.join(5)
+        chalice_app.__class__ = own
+
+
 @pytest.fixture
 def served(aws: None, tmp_path: Path) -> Iterator[Served]:
-    with stack_on_moto(tmp_path, ADMIN_TOKEN) as stack:
+    with open_stack(tmp_path, ADMIN_TOKEN) as stack:
         port = free_port()
-        api = bind_api("127.0.0.1", port)
-        thread = threading.Thread(target=api.server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with serving_api(port):
             # The server builds nothing of its own: it serves the stack's installed components.
             assert wiring.components() is stack.components
             yield Served(stack, f"http://127.0.0.1:{port}")
-        finally:
-            api.server.shutdown()
-            api.server.server_close()
-            thread.join(5)
 
 
 def test_a_read_token_made_with_fn_sees_its_app_only_until_it_is_revoked(served: Served) -> None:
