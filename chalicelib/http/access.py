@@ -46,8 +46,9 @@ TOKENS = Access(Scope.EVERY_APP, Right.ADMIN)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 # (resource, method) → what it needs. The resource is the name a view is registered under
-# (chalicelib/http/fn_v1.py, tokens_v1.py); tests/test_tokens_access.py checks both ways that
-# this table and the registered views agree.
+# (chalicelib/http/fn_v1.py, tokens_v1.py; for a view registered outside blueprint.register,
+# which no token check wraps, its Chalice name, and it must be public); tests/test_tokens_access.py
+# checks both ways that this table and the app's routes agree.
 ACCESS: dict[tuple[str, str], Access] = {
     ("ping", "GET"): PUBLIC,
     ("version", "GET"): PUBLIC,
@@ -77,6 +78,10 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("tokens", "POST"): TOKENS,
     ("token", "GET"): TOKENS,
     ("token", "DELETE"): TOKENS,
+    # The dashboard's static files (chalicelib/ui, its own blueprint, outside this module's check):
+    # the same for everyone and holding no data, so public for every method (all but GET are 404).
+    **{("ui_page", method): PUBLIC for method in METHODS},
+    **{("ui_asset", method): PUBLIC for method in METHODS},
 }
 
 
