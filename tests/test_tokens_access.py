@@ -34,6 +34,7 @@ REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
     "calls": ("/v1/apps/{app}/calls", {}),
     "call": (f"/v1/apps/{{app}}/calls/{CALL_ID}", {}),
     "call_log": (f"/v1/apps/{{app}}/calls/{CALL_ID}/log", {}),
+    "call_result": (f"/v1/apps/{{app}}/calls/{CALL_ID}/result", {}),
     "call_cancel": (f"/v1/apps/{{app}}/calls/{CALL_ID}/cancel", {}),
     "call_redrive": (f"/v1/apps/{{app}}/calls/{CALL_ID}/redrive", {}),
     "calls_redrive": ("/v1/apps/{app}/calls/redrive", {}),

@@ -66,6 +66,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("calls", "GET"): READ,
     ("call", "GET"): READ,
     ("call_log", "GET"): READ,
+    ("call_result", "GET"): READ,
     # Cancel and redrive start or stop runs of the app's functions, as invoking does.
     ("call_cancel", "POST"): INVOKE,
     ("call_redrive", "POST"): INVOKE,
