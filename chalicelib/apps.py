@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
 from chalicelib import rules
+from chalicelib.errors import NotFoundError
 from chalicelib.models import App
 from chalicelib.ports import AppStore, LogStore
 
@@ -16,8 +18,17 @@ class Apps:
         self._logs = logs
         self._clock = clock
 
-    def list_apps(self, after_name: str | None, limit: int) -> list[App]:
-        return self._apps.list_apps(after_name, limit)
+    def list_apps(self, after_name: str | None, limit: int, only: frozenset[str] | None = None) -> list[App]:
+        """Apps by name; with `only` (a token's apps), those of them that exist, read by name."""
+        if only is None:
+            return self._apps.list_apps(after_name, limit)
+        found: list[App] = []
+        for name in sorted(n for n in only if after_name is None or n > after_name):
+            if len(found) == limit:
+                break
+            with contextlib.suppress(NotFoundError):
+                found.append(self._apps.get_app(name))
+        return found
 
     def create_app(self, data: dict[str, object]) -> App:
         return self._apps.create_app(rules.new_app(data, self._clock()))

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
-from chalicelib.models import App, Attempt, Call, Route
+from chalicelib.models import App, Attempt, Call, Route, Token
 
 R = TypeVar("R")
 
@@ -56,6 +56,14 @@ def from_epoch_ms(value: Any) -> datetime:
     return datetime.fromtimestamp(int(value) / 1000, UTC)
 
 
+def epoch_seconds(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def from_epoch_seconds(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value), UTC)
+
+
 @dataclass(frozen=True)
 class Conversion:
     encode: Callable[[Any], Any]
@@ -73,6 +81,7 @@ def _json_text(value: Any) -> str:
 JSON_TEXT = Conversion(_json_text, json.loads)
 TIME = Conversion(iso_time, parse_iso_time)
 EPOCH_MS = Conversion(epoch_ms, from_epoch_ms)
+EPOCH_SECONDS = Conversion(epoch_seconds, from_epoch_seconds)
 # Whole seconds in the record, milliseconds in the item.
 MILLISECONDS = Conversion(lambda seconds: int(seconds) * 1000, lambda ms: int(ms) // 1000)
 
@@ -180,3 +189,6 @@ CALL = RecordCodec(
 )
 # An entry of a call's `attempts` list, appended by an update expression.
 ATTEMPT = RecordCodec(Attempt)
+# `expires_at` is the table's TTL attribute: as epoch seconds, DynamoDB itself deletes a token
+# some time after it expired (the API refuses it from the first second on).
+TOKEN = RecordCodec(Token, {"expires_at": Stored("expires_at", EPOCH_SECONDS)})

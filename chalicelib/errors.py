@@ -29,6 +29,10 @@ class UnauthorizedError(FnqError):
     """The API requires a bearer token and the request carried none or another (401)."""
 
 
+class ForbiddenError(FnqError):
+    """The request's token is valid but lacks the right, or the app, the request needs (403)."""
+
+
 class NotFoundError(FnqError):
     """The app, route, call, log or path does not exist (Fn: 404)."""
 
@@ -94,3 +98,7 @@ def route_not_found() -> NotFoundError:
 
 def call_not_found() -> NotFoundError:
     return NotFoundError("Call not found")
+
+
+def token_not_found() -> NotFoundError:
+    return NotFoundError("Token not found")

@@ -74,6 +74,21 @@ IDEMPOTENCY_HEADER = "idempotency-key"
 MAX_IDEMPOTENCY_KEY = 255
 
 
+# Request headers that never reach a function, its input or the call record (docs/TOKENS.md):
+# credentials addressed to someone else. A proxy's, and AWS's session token, which a client that
+# signs requests sends for AWS, never for the function (fnq's API checks no AWS signature).
+WITHHELD_ALWAYS = frozenset({"proxy-authorization", "x-amz-security-token"})
+
+
+def withheld_headers(api_requires_token: bool) -> frozenset[str]:
+    """Lower-case names of the headers a function must not see.
+
+    When the API requires a token, `Authorization` carries it (the stack's, or a scoped token):
+    withheld. On an open API it is the caller's own and reaches the function, as in Fn.
+    """
+    return WITHHELD_ALWAYS | {"authorization"} if api_requires_token else WITHHELD_ALWAYS
+
+
 @dataclass(frozen=True)
 class IncomingRequest:
     method: str
@@ -170,6 +185,8 @@ class Invoker:
         runner: Runner,
         clock: Callable[[], datetime],
         limits: InvokeLimits,
+        # Withholding Authorization unless told the API is open: forgetting to say leaks nothing.
+        withheld: frozenset[str] = withheld_headers(api_requires_token=True),
     ) -> None:
         self._routes = routes
         self._calls = calls
@@ -178,6 +195,7 @@ class Invoker:
         self._runner = runner
         self._clock = clock
         self._limits = limits
+        self._withheld = withheld  # lower-case header names, see withheld_headers()
 
     def invoke(self, app_name: str, path: str, request: IncomingRequest) -> InvokeResult:
         if len(request.body) > self._limits.max_request_bytes:
@@ -269,7 +287,9 @@ class Invoker:
             request=CallRequest(
                 method=request.method,
                 url=request.url,
-                headers=request.headers,
+                # Stripped here, where the snapshot is made: the record, the function's
+                # environment and its json input are all built from this snapshot.
+                headers={k: v for k, v in request.headers.items() if k.lower() not in self._withheld},
                 content_type=request.content_type,
                 body=body,
                 body_key=body_key,

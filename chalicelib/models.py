@@ -268,3 +268,42 @@ class Call:
         if self.attempts:
             body["attempts"] = [a.to_fn() for a in self.attempts]
         return body
+
+
+class Right(StrEnum):
+    """What a scoped token may do on its apps (docs/TOKENS.md has every route's right)."""
+
+    INVOKE = "invoke"  # call its functions (/r/…), cancel and redrive its calls
+    READ = "read"  # read its apps, routes, calls and logs
+    DEPLOY = "deploy"  # create, change and delete its apps and routes; upload bundles
+    ADMIN = "admin"  # every right above; on every app (`*`), the tokens themselves too
+
+
+# A token's `apps` entry meaning every app, present and future ("*" is no valid app name).
+EVERY_APP = "*"
+
+
+@dataclass(frozen=True)
+class Token:
+    """A scoped API token. Its secret is never stored, only the secret's SHA-256 (`secret_hash`)."""
+
+    id: str
+    name: str
+    apps: tuple[str, ...]  # app names, or (EVERY_APP,)
+    rights: tuple[Right, ...]
+    secret_hash: str
+    created_at: datetime
+    expires_at: datetime | None = None  # None: until revoked
+
+    def to_fn(self) -> dict[str, Any]:
+        """The token as the API shows it: never its secret, nor the secret's hash."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "apps": list(self.apps),
+            "rights": [r.value for r in self.rights],
+            "created_at": format_time(self.created_at),
+        }
+        if self.expires_at:
+            body["expires_at"] = format_time(self.expires_at)
+        return body

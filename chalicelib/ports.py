@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from chalicelib.models import App, Call, CallStatus, Route, RouteFormat, RouteType, RunStats
+from chalicelib.models import App, Call, CallStatus, Route, RouteFormat, RouteType, RunStats, Token
 
 
 @dataclass(frozen=True)
@@ -197,6 +197,26 @@ class OpenCallStore(Protocol):
 
     def resend_due(self, call_id: str, now: datetime) -> Call:
         """queued past its due time → queued with a new due time. TransitionError if not due."""
+        raise NotImplementedError
+
+
+class TokenStore(Protocol):
+    """Scoped API tokens, found by id with one read (every request with a token reads one)."""
+
+    def create_token(self, token: Token) -> Token:
+        """Insert; raises ConflictError("Token already exists") if the id is taken."""
+        raise NotImplementedError
+
+    def find_token(self, token_id: str) -> Token | None:
+        """The token as stored now (a strongly consistent read: a revoked token is gone at once)."""
+        raise NotImplementedError
+
+    def list_tokens(self, after_id: str | None, limit: int) -> list[Token]:
+        """Tokens ordered by id, ids strictly after `after_id`, at most `limit`."""
+        raise NotImplementedError
+
+    def delete_token(self, token_id: str) -> None:
+        """Revoke: delete the token. Raises NotFoundError("Token not found")."""
         raise NotImplementedError
 
 

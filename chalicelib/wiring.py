@@ -17,6 +17,7 @@ from chalicelib.aws.dynamodb.apps import DynamoAppStore
 from chalicelib.aws.dynamodb.calls import DynamoCallStore
 from chalicelib.aws.dynamodb.routes import DynamoRouteStore
 from chalicelib.aws.dynamodb.table import DynamoTable
+from chalicelib.aws.dynamodb.tokens import DynamoTokenStore
 from chalicelib.aws.s3 import S3Blobs
 from chalicelib.aws.sqs import SqsCallQueue
 from chalicelib.batch import CallBatchHandler, DeadLetterHandler
@@ -26,12 +27,13 @@ from chalicelib.execute.executor import Executor
 from chalicelib.execute.guard import guard_this_process
 from chalicelib.http import UseCases
 from chalicelib.ids import utcnow
-from chalicelib.invoke import InvokeLimits, Invoker
+from chalicelib.invoke import InvokeLimits, Invoker, withheld_headers
 from chalicelib.ports import FunctionExecutor
 from chalicelib.routes import Routes
 from chalicelib.runner import CallRunner, Heartbeats
 from chalicelib.settings import Settings
 from chalicelib.sweeper import Sweeper
+from chalicelib.tokens import Tokens
 from chalicelib.uploads import BundleUploads
 
 
@@ -42,6 +44,7 @@ class Stores:
     apps: CachedAppStore
     routes: CachedRouteStore
     calls: DynamoCallStore
+    tokens: DynamoTokenStore
     blobs: S3Blobs  # code bundles, logs and large payloads
     queue: SqsCallQueue
 
@@ -65,6 +68,7 @@ def build_stores(settings: Settings, clients: AwsClients) -> Stores:
         apps=CachedAppStore(DynamoAppStore(table), cache),
         routes=CachedRouteStore(DynamoRouteStore(table), cache),
         calls=DynamoCallStore(table, settings.call_retention_days, settings.sweep_queued_seconds),
+        tokens=DynamoTokenStore(table),
         blobs=S3Blobs(clients, settings.bucket, settings.cache_dir),
         queue=SqsCallQueue(clients, settings.calls_queue_url),
     )
@@ -107,9 +111,18 @@ def build(
             settings.max_sync_timeout,
         ),
         bundles=BundleUploads(stores.blobs),
-        invoker=Invoker(stores.routes, stores.calls, stores.queue, stores.blobs, runner, clock, limits),
+        invoker=Invoker(
+            stores.routes,
+            stores.calls,
+            stores.queue,
+            stores.blobs,
+            runner,
+            clock,
+            limits,
+            withheld_headers(bool(settings.api_token)),
+        ),
         calls=Calls(stores.apps, stores.calls, stores.queue, stores.blobs, clock),
-        api_token=settings.api_token,
+        tokens=Tokens(stores.tokens, clock, settings.api_token),
     )
     return Components(
         settings,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,10 @@ print(json.dumps({"message": f"Hello {name}"}))
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_aws_env(monkeypatch)
+
+
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # mock_aws intercepts nothing when AWS_ENDPOINT_URL points elsewhere; credentials are fake.
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     for name, value in {
@@ -41,11 +45,17 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-@pytest.fixture
-def aws() -> Iterator[None]:
+@contextmanager
+def mocked_aws() -> Iterator[None]:
     make_moto_dynamodb_atomic()
     make_moto_dynamodb_strict()
     with mock_aws(config={"core": {"reset_boto3_session": False}}):
+        yield
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mocked_aws():
         yield
 
 
@@ -57,10 +67,13 @@ class Stack:
     components: wiring.Components
     client: Any
     tmp_path: Path
+    # Sent with every request (e.g. the API token), under the test's own headers.
+    headers: dict[str, str] = field(default_factory=dict)
 
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         data = body if isinstance(body, bytes | str) or body is None else json.dumps(body)
-        return self.client.http.request(method, path, body=data or b"", headers=headers or {})
+        sent = {**self.headers, **(headers or {})}
+        return self.client.http.request(method, path, body=data or b"", headers=sent)
 
     def json(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         response = self.request(method, path, body, {"content-type": "application/json", **(headers or {})})
@@ -101,17 +114,43 @@ class Stack:
 
 
 @contextmanager
-def open_stack(tmp_path: Path) -> Iterator[Stack]:
-    """fnq's resources on the moto already active, its components installed (bench/ uses it too)."""
-    settings = create_resources(tmp_path)
-    settings = replace(settings, call_shards=4)
+def open_stack(tmp_path: Path, api_token: str = "") -> Iterator[Stack]:
+    """fnq's resources on the moto already active, its components installed (bench/ uses it too).
+
+    With `api_token` the API requires it (FNQ_API_TOKEN), and the stack's requests carry it.
+    """
+    settings = replace(create_resources(tmp_path), call_shards=4, api_token=api_token)
     components = wiring.build(settings)
     wiring.install(components)
     try:
         with Client(chalice_app) as client:
-            yield Stack(settings, components, client, tmp_path)
+            yield Stack(settings, components, client, tmp_path, bearer(api_token) if api_token else {})
     finally:
         wiring.install(None)
+
+
+# The stack's own token (FNQ_API_TOKEN) in the `secured` fixture: long enough to find in any text.
+ADMIN_TOKEN = "admin-token-4d1f0c9e8b7a6f5e"
+
+
+@pytest.fixture
+def secured(stack: Stack) -> Stack:
+    """The stack with FNQ_API_TOKEN set, as deployed; its requests carry that token."""
+    settings = replace(stack.settings, api_token=ADMIN_TOKEN)
+    components = wiring.build(settings)
+    wiring.install(components)
+    return replace(stack, settings=settings, components=components, headers=bearer(ADMIN_TOKEN))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def create_token(stack: Stack, apps: list[str], rights: list[str]) -> str:
+    """A scoped token made through the API with the stack's requests (the admin's); its secret."""
+    status, reply = stack.json("POST", "/v1/tokens", {"token": {"apps": apps, "rights": rights}})
+    assert status == 200, reply
+    return str(reply["token"]["secret"])
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ sys.meta_path.insert(0, Block())
 import chalicelib.models, chalicelib.errors, chalicelib.ids, chalicelib.ports, chalicelib.rules
 import chalicelib.bundles, chalicelib.codec, chalicelib.runner, chalicelib.batch, chalicelib.settings
 import chalicelib.apps, chalicelib.routes, chalicelib.uploads, chalicelib.invoke, chalicelib.calls
-import chalicelib.cache
+import chalicelib.cache, chalicelib.tokens
 import chalicelib.execute.cold
 print("pure")
 """

@@ -3,14 +3,15 @@
 Chalice serves fixed-depth routes only (no greedy `{proxy+}` locally), so multi-segment route
 paths are registered once per depth up to rules.MAX_PATH_SEGMENTS, and every method of a
 resource goes to one view that dispatches, so an unknown method or path answers Fn's 404.
-Every view runs inside `fn_view`: the token check, and any error as Fn's envelope.
+Every resource's one view checks the request's token against what http/access.py's table says
+its method needs, then runs the handler; any error becomes Fn's envelope.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -20,31 +21,43 @@ from chalice import Blueprint, Response  # type: ignore[attr-defined]
 from chalicelib import errors
 from chalicelib.apps import Apps
 from chalicelib.calls import Calls
+from chalicelib.http import access
 from chalicelib.http.responses import error_response, failure
 from chalicelib.invoke import Invoker
+from chalicelib.models import Right
 from chalicelib.routes import Routes
 from chalicelib.rules import MAX_PATH_SEGMENTS, parse_json_object
+from chalicelib.tokens import Grant, Tokens
 from chalicelib.uploads import BundleUploads
 
 log = logging.getLogger(__name__)
 
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+METHODS = list(access.METHODS)
 
 
 @dataclass(frozen=True)
 class UseCases:
-    """What the API serves; `api_token`, when set, is the bearer token every request must carry."""
+    """What the API serves; `tokens` also decides what each request's token may do."""
 
     apps: Apps
     routes: Routes
     bundles: BundleUploads
     invoker: Invoker
     calls: Calls
-    api_token: str = ""
+    tokens: Tokens
 
 
 bp = Blueprint(__name__)
 _use_cases: Callable[[], UseCases] | None = None
+# The grant of the request being served, set before its view runs (Chalice serves a request per thread).
+_grant: ContextVar[Grant] = ContextVar("grant")
+
+# What was registered, for tests/test_tokens_access.py: Chalice view name → resource, and the
+# methods each resource's views serve.
+VIEW_RESOURCES: dict[str, str] = {}
+SERVED: dict[str, frozenset[str]] = {}
+# The grant of a request to a public route, which carries no token: no right on any app.
+ANONYMOUS = Grant(frozenset(), frozenset())
 
 
 def bind(factory: Callable[[], UseCases]) -> None:
@@ -58,35 +71,50 @@ def use_cases() -> UseCases:
     return _use_cases()
 
 
-def authorize(token: str, authorization: str | None) -> None:
-    """With a token configured, the request must carry `Bearer <token>` (compared in constant time)."""
-    if not token:
-        return
-    scheme, _, sent = (authorization or "").partition(" ")
-    # compare_digest raises on str outside ASCII ("Bearer é"): compare the UTF-8 bytes instead.
-    sent_bytes = sent.strip().encode("utf-8", "surrogatepass")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        sent_bytes, token.encode("utf-8", "surrogatepass")
-    ):
-        raise errors.UnauthorizedError("Unauthorized: set FN_TOKEN to the API's token")
+def grant() -> Grant:
+    """What the request's token may do (views of LISTED and NAMED routes narrow with it)."""
+    return _grant.get()
 
 
-def fn_view(view: Callable[..., Response], public: bool = False) -> Callable[..., Response]:
-    """Every view's errors become Fn's envelope; nothing a client sends gives a stack trace."""
+def require(right: Right, app: str) -> None:
+    """For NAMED routes: the token must hold `right` on the app the body names."""
+    access.require(grant(), right, app)
 
-    def wrapped(**params: str) -> Response:
+
+def resource_view(resource: str, handlers: dict[str, Callable[..., Response]]) -> Callable[..., Response]:
+    """One view for every method of a resource: the token check of its method, then its handler.
+
+    Every error becomes Fn's envelope; nothing a client sends gives a stack trace.
+    """
+    # A KeyError here, at import, is a route that access.ACCESS does not classify.
+    needs = {method: access.ACCESS[(resource, method)] for method in handlers}
+    public = bool(needs) and all(need.scope is access.Scope.PUBLIC for need in needs.values())
+    SERVED[resource] = frozenset(handlers)
+
+    def view(**params: str) -> Response:
+        request = bp.current_request
+        handler = handlers.get(request.method)
+        need = needs.get(request.method) or (access.PUBLIC if public else access.UNSERVED)
         try:
-            if not public:
-                authorize(use_cases().api_token, bp.current_request.headers.get("authorization"))
-            return view(**{k: unquote(v) for k, v in params.items()})
+            params = {k: unquote(v) for k, v in params.items()}
+            current = ANONYMOUS
+            if need.scope is not access.Scope.PUBLIC:
+                current = use_cases().tokens.authenticate(request.headers.get("authorization"))
+                access.check(need, current, params.get("app"))
+            reset = _grant.set(current)
+            try:
+                return handler(**params) if handler else not_found_path()
+            finally:
+                _grant.reset(reset)
         except errors.FnqError as exc:
             return failure(exc)
         except Exception:
+            # The message and traceback only: never the request, whose headers hold the token.
             log.exception("internal error")
             return error_response(500, "internal server error")
 
-    wrapped.__name__ = view.__name__
-    return wrapped
+    view.__name__ = resource
+    return view
 
 
 def not_found_path() -> Response:
@@ -94,22 +122,21 @@ def not_found_path() -> Response:
     return error_response(404, f"Path not found: {request.context.get('path', '')}")
 
 
-def dispatch(handlers: dict[str, Callable[..., Response]]) -> Callable[..., Response]:
-    def view(**params: str) -> Response:
-        handler = handlers.get(bp.current_request.method)
-        return handler(**params) if handler else not_found_path()
-
-    return view
-
-
 def register(path: str, name: str, **handlers: Callable[..., Response]) -> None:
-    bp.route(path, methods=METHODS, content_types=["*/*"], name=name)(fn_view(dispatch(handlers)))
+    """Serve `path` as the resource `name` (its methods classified in access.ACCESS by that name)."""
+    _register(path, name, name, handlers)
+
+
+def _register(path: str, name: str, resource: str, handlers: dict[str, Callable[..., Response]]) -> None:
+    VIEW_RESOURCES[name] = resource
+    bp.route(path, methods=METHODS, content_types=["*/*"], name=name)(resource_view(resource, handlers))
 
 
 def register_public(path: str, name: str, **handlers: Callable[..., Response]) -> None:
     """A resource open even when the API requires a token (Fn's ping and version)."""
-    view = fn_view(dispatch(handlers), public=True)
-    bp.route(path, methods=METHODS, content_types=["*/*"], name=name)(view)
+    if any(access.ACCESS[(name, method)] is not access.PUBLIC for method in handlers):
+        raise ValueError(f"{name}: access.ACCESS does not classify it as public")
+    register(path, name, **handlers)
 
 
 def register_deep(prefix: str, name: str, **handlers: Callable[..., Response]) -> None:
@@ -127,7 +154,7 @@ def register_deep(prefix: str, name: str, **handlers: Callable[..., Response]) -
 
             return view
 
-        register(template, f"{name}_{depth}", **{m: with_path(h) for m, h in handlers.items()})
+        _register(template, f"{name}_{depth}", name, {m: with_path(h) for m, h in handlers.items()})
 
 
 def raw_body() -> bytes:

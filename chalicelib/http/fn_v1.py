@@ -17,16 +17,18 @@ from chalicelib.http.blueprint import (
     METHODS,
     body,
     bp,
+    grant,
     query,
     raw_body,
     register,
     register_deep,
     register_public,
+    require,
     use_cases,
 )
 from chalicelib.http.responses import JSON, error_response, ok
 from chalicelib.invoke import IncomingRequest
-from chalicelib.models import CallStatus, Route
+from chalicelib.models import CallStatus, Right, Route
 from chalicelib.rules import app_body, route_body
 
 FN_VERSION = "0.3.391"
@@ -49,7 +51,8 @@ register_public("/version", "version", GET=version)
 # --------------------------------------------------------------------- apps
 def list_apps() -> Response:
     limit = paging.page_size(query("per_page"))
-    apps = use_cases().apps.list_apps(paging.decode_cursor(query("cursor")), limit)
+    cursor = paging.decode_cursor(query("cursor"))
+    apps = use_cases().apps.list_apps(cursor, limit, grant().apps_with(Right.READ))
     return ok(
         {
             "message": "Successfully listed applications",
@@ -60,7 +63,10 @@ def list_apps() -> Response:
 
 
 def create_app() -> Response:
-    app = use_cases().apps.create_app(app_body(body()))
+    data = app_body(body())
+    if isinstance(data.get("name"), str):  # any other name is refused as Fn refuses it
+        require(Right.DEPLOY, data["name"])
+    app = use_cases().apps.create_app(data)
     return ok({"message": "App successfully created", "app": app.to_fn()})
 
 

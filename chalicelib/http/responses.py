@@ -18,6 +18,7 @@ JSON = "application/json; charset=utf-8"
 STATUS: dict[type[errors.FnqError], int] = {
     errors.InvalidInputError: 400,
     errors.UnauthorizedError: 401,
+    errors.ForbiddenError: 403,
     errors.NotFoundError: 404,
     errors.NotAcceptableError: 406,
     errors.ConflictError: 409,

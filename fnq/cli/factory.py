@@ -16,6 +16,7 @@ import time
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -82,6 +83,8 @@ class CliFactory:
     stderr_is_tty: Callable[[], bool] = field(default=lambda: _is_tty(sys.stderr))
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    # The time of day (a token's expiry); `clock` above only measures intervals.
+    wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def endpoint(self) -> Endpoint:
         return Endpoint.parse(self.environ.get(ENV_API_URL) or DEFAULT_API_URL)

@@ -16,6 +16,7 @@ from fnq.cli.group import FnGroup
 from fnq.cli.init import init
 from fnq.cli.logs import logs
 from fnq.cli.routes import routes
+from fnq.cli.tokens import tokens
 from fnq.cli.version import version
 
 
@@ -35,6 +36,7 @@ def main(ctx: click.Context) -> None:
 
 for _command in (init, apps, routes, calls, logs, deploy, version):
     main.add_command(_command)
+main.add_command(tokens)
 # `fn call` is `fn routes call`. Fn hid it from its help; fnq lists it, as the tutorial uses it.
 main.add_command(make_call_command(hidden=False), "call")
 # `fn start` (the local stack: moto, API, worker), `fn stop` and `fn worker` are loaded only when
@@ -55,6 +57,7 @@ SUMMARIES = {
     "init": "create a function: func.yaml and boilerplate for a runtime",
     "logs": "get a call's log",
     "routes": "manage routes",
+    "tokens": "manage API tokens limited to some apps and rights: create, list, revoke",
     "version": "get fn server version",
 }
 for _name, _summary in SUMMARIES.items():

@@ -4,13 +4,17 @@ run as an unprivileged uid with a token, and shows the attack fails."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
 from bench.guests import run_burst
 from chalicelib.execute.tree import is_alive
+from chalicelib.settings import DEFAULT_REGION
+from fnq.local.resources import FAKE_KEY
 from tests.execute.test_orphans import DAEMONIZE
 from tests.local.support import FnStart, Http
 from tests.security.support import (
@@ -22,6 +26,7 @@ from tests.security.support import (
     until,
     zombies_of,
 )
+from tests.test_tokens_headers import SHOW_DEFAULT, SHOW_JSON
 
 pytestmark = pytest.mark.e2e
 CAP = 4
@@ -83,6 +88,31 @@ def test_a_function_cannot_read_the_environment_of_the_api_or_the_worker(http: H
             "mem": "PermissionError",
             "own environ": "read: ",
         }
+
+
+def test_the_token_reaches_neither_a_function_nor_its_input_nor_its_call_record(
+    stack: FnStart, http: Http, tmp_path: Path
+) -> None:
+    # GIVEN functions showing their whole environment, and (json) their whole input line
+    deploy(http, tmp_path, "nosy", "env", SHOW_DEFAULT)
+    deploy(http, tmp_path, "nosy", "input", SHOW_JSON, format="json", type="async")
+
+    # WHEN each is called with the token
+    status, headers, reply = http.call("nosy", "env")
+    assert status == 200, reply
+    status, async_headers, accepted = http.call("nosy", "input")
+    assert status == 202, accepted
+    async_id = async_headers["Fn_call_id"]
+    assert http.wait_for_call("nosy", async_id)["status"] == "success"
+    shown = [reply.decode(), http.log_of("nosy", async_id)]
+
+    # THEN the token is in neither what they saw nor the records the embedded DynamoDB holds,
+    # which do hold the request's other headers
+    assert "FN_HEADER_Content-Type" in shown[0] and '"Content-Type"' in shown[1]
+    records = [stored_call(stack, call_id) for call_id in (headers["Fn_call_id"], async_id)]
+    assert all("text/plain" in record for record in records)
+    for text in shown + records:
+        assert TOKEN not in text
 
 
 VICTIM = """
@@ -184,3 +214,19 @@ def test_200_concurrent_sync_calls_stay_within_the_cap_and_version_keeps_answeri
     # Retry-After, and /version answered every time
     assert burst.violations == [], burst.render()
     assert burst.most_processes == CAP and burst.statuses[200] > 0
+
+
+def stored_call(stack: FnStart, call_id: str) -> str:
+    """The call's item as fn start's embedded DynamoDB holds it (its endpoint and table from the banner)."""
+    endpoint = re.search(r"AWS endpoint\s+(\S+)", stack.output)
+    table = re.search(r"^\s+table\s+(\S+)", stack.output, re.MULTILINE)
+    assert endpoint and table, stack.output
+    db = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint[1],
+        region_name=DEFAULT_REGION,
+        aws_access_key_id=FAKE_KEY,
+        aws_secret_access_key=FAKE_KEY,
+    )
+    item = db.get_item(TableName=table[1], Key={"pk": {"S": f"CALL#{call_id}"}, "sk": {"S": "#CALL"}})
+    return json.dumps(item["Item"], default=str)

@@ -11,7 +11,6 @@ from chalicelib.aws.dynamodb.table import (
     app_key,
     app_partition,
     route_key,
-    values,
 )
 from chalicelib.codec import APP, ROUTE
 from chalicelib.errors import ConflictError, route_not_found
@@ -49,16 +48,7 @@ class DynamoRouteStore:
         return route
 
     def list_routes(self, app_name: str, after_path: str | None, limit: int) -> list[Route]:
-        pk = app_partition(app_name)
-        if after_path:
-            condition = "pk = :pk AND sk > :after"
-            named: dict[str, Any] = {"pk": pk, "after": ROUTE_PREFIX + after_path}
-        else:
-            condition = "pk = :pk AND begins_with(sk, :prefix)"
-            named = {"pk": pk, "prefix": ROUTE_PREFIX}
-        items = self._table.query(
-            limit, KeyConditionExpression=condition, ExpressionAttributeValues=values(**named)
-        )
+        items = self._table.query_sorted(app_partition(app_name), ROUTE_PREFIX, after_path, limit)
         return [ROUTE.decode(item) for item in items]
 
     def delete_route(self, app_name: str, path: str) -> None:

@@ -5,6 +5,7 @@
     route  APP#<app>   ROUTE#<path>  -                    -       -                           -
     call   CALL#<id>   #CALL         CALLS#<app>#<shard>  <id>    CALLS#<app>#<path>#<shard>  <id>
     key    IDEM#<app>#<Idempotency-Key>  #IDEM  -             -       -                           -
+    token  TOKENS      TOKEN#<id>    -                    -       -                           -
 
     open call (queued or running), and only while open:   openpk OPEN#<shard>   opensk <deadline, epoch ms>
 
@@ -35,6 +36,10 @@ APPS_PARTITION = "APPS"
 # sweeper queries `opensk < now` per shard and never scans. Terminal calls carry no openpk.
 OPEN_INDEX = "open"
 OPEN_PREFIX = "OPEN#"
+# Tokens are few and read by key; one partition lists them without an index (whose projection
+# would have to carry their fields).
+TOKENS_PARTITION = "TOKENS"
+TOKEN_PREFIX = "TOKEN#"
 BATCH_WRITE_MAX = 25
 # DynamoDB's item limit: attribute names and values, sized as `item_size` does.
 ITEM_BYTES = 400 * 1024
@@ -62,6 +67,10 @@ def call_key(call_id: str) -> dict[str, str]:
 def idempotency_key(app_name: str, key: str) -> dict[str, str]:
     """An app's Idempotency-Key: keys are per app, so two apps never see each other's calls."""
     return {"pk": f"IDEM#{app_name}#{key}", "sk": IDEMPOTENCY_SK}
+
+
+def token_key(token_id: str) -> dict[str, str]:
+    return {"pk": TOKENS_PARTITION, "sk": TOKEN_PREFIX + token_id}
 
 
 def dump(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -170,8 +179,11 @@ class DynamoTable:
     def open_partition(self, call_id: str) -> str:
         return self.open_partitions()[CROCKFORD.index(call_id[-1]) % self.shards]
 
-    def get(self, key: Mapping[str, str]) -> dict[str, Any] | None:
-        item = self._db.get_item(TableName=self.name, Key=dump(key)).get("Item")
+    def get(self, key: Mapping[str, str], consistent: bool = False) -> dict[str, Any] | None:
+        params: dict[str, Any] = {"TableName": self.name, "Key": dump(key)}
+        if consistent:
+            params["ConsistentRead"] = True
+        item = self._db.get_item(**params).get("Item")
         return load(item) if item else None
 
     def get_many(self, keys: Iterable[Mapping[str, str]]) -> list[dict[str, Any]]:
@@ -263,6 +275,16 @@ class DynamoTable:
             if limit and len(items) >= limit:
                 break
         return items
+
+    def query_sorted(self, pk: str, prefix: str, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """Items of partition `pk` whose sort key is `prefix` + something after `after`, in order."""
+        if after:
+            condition = "pk = :pk AND sk > :after"
+            named: dict[str, Any] = {"pk": pk, "after": prefix + after}
+        else:
+            condition = "pk = :pk AND begins_with(sk, :prefix)"
+            named = {"pk": pk, "prefix": prefix}
+        return self.query(limit, KeyConditionExpression=condition, ExpressionAttributeValues=values(**named))
 
     def query_all(self, **params: Any) -> Iterator[dict[str, Any]]:
         params["TableName"] = self.name
