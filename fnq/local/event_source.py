@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 import uuid
@@ -67,7 +68,8 @@ class InvocationContext:
         return cls(limits.function_name, limits.memory_mb, deadline, limits.timeout_seconds)
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
+        # Rounded up: 0 only once the deadline has passed (then the invocation is overdue).
+        return max(0, math.ceil((self.deadline - time.monotonic()) * 1000))
 
     @property
     def overdue(self) -> bool:
