@@ -33,4 +33,4 @@ def test_the_blocker_really_blocks_boto3() -> None:
         text=True,
         check=False,
     )
-    assert "blocked: boto3" in result.stderr
+    assert "blocked: botocore" in result.stderr

@@ -17,13 +17,12 @@ A record's own attributes come from chalicelib/codec.py; the stores add these ke
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import AwsClients
+from chalicelib.aws.dynamodb.typed import deserialize, serialize
 from chalicelib.errors import FnqError, PayloadTooLargeError
 from chalicelib.ids import CROCKFORD
 
@@ -43,9 +42,6 @@ TOKEN_PREFIX = "TOKEN#"
 BATCH_WRITE_MAX = 25
 # DynamoDB's item limit: attribute names and values, sized as `item_size` does.
 ITEM_BYTES = 400 * 1024
-
-_ser = TypeSerializer()
-_de = TypeDeserializer()
 
 
 def app_partition(app_name: str) -> str:
@@ -74,11 +70,12 @@ def token_key(token_id: str) -> dict[str, str]:
 
 
 def dump(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _ser.serialize(v) for k, v in item.items() if v is not None}
+    return {k: serialize(v) for k, v in item.items() if v is not None}
 
 
 def load(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _plain(_de.deserialize(v)) for k, v in item.items()}
+    """Plain values back: numbers as int (float when not whole, as JSON's), binaries as bytes."""
+    return {k: deserialize(v) for k, v in item.items()}
 
 
 def item_size(item: Mapping[str, Any]) -> int:
@@ -123,20 +120,7 @@ def _utf8(text: str) -> int:
 
 def values(**named: Any) -> dict[str, Any]:
     """ExpressionAttributeValues: `:name` for each keyword."""
-    return {f":{k}": _ser.serialize(v) for k, v in named.items()}
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB's numbers come back as Decimal and binaries as Binary: give back JSON's and bytes."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, Binary):
-        return value.value  # type: ignore[attr-defined]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+    return {f":{k}": serialize(v) for k, v in named.items()}
 
 
 def _conditional_failed(exc: ClientError) -> bool:
