@@ -7,7 +7,9 @@ Runs `chalice package --merge-template` on a staged copy of the project, so that
   the Lambda runtime provides (it would take the zip from ~20 KB to ~17 MB);
 - the zip holds app.py and chalicelib/ whole: workstation code (the CLI, the local stack, this
   module) lives in the fnq package beside it, so there is nothing to strip back out;
-- infra/resources.yaml, functions.yaml and alarms.yaml become one merge template.
+- infra/resources.yaml, functions.yaml and alarms.yaml become one merge template;
+- chalicelib/ and the vendored libraries carry their bytecode (compile_bytecode), which Lambda
+  cannot write beside them in its read-only /var/task.
 
 Build tooling, never imported by the Lambda code; it does not import boto3.
 """
@@ -15,9 +17,11 @@ Build tooling, never imported by the Lambda code; it does not import boto3.
 from __future__ import annotations
 
 import argparse
+import compileall
 import importlib.metadata
 import json
 import os
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -33,8 +37,7 @@ MERGE_SOURCES = ("resources.yaml", "functions.yaml", "alarms.yaml")
 
 # What the Lambda code imports beyond the standard library, boto3 and chalice (Chalice adds its
 # own runtime module to the zip). Keep in step with the imports of app.py's import graph.
-# python-ulid imports typing_extensions on Python 3.11.
-RUNTIME_DISTRIBUTIONS = ("python-ulid", "typing_extensions", "PyYAML")
+RUNTIME_DISTRIBUTIONS = ("PyYAML",)
 # Native extensions are never vendored: they are built for the packaging machine, not for Lambda's
 # platform (Amazon Linux, its glibc, the stage's architecture). The runtime dependencies work
 # without them: PyYAML falls back to its pure-Python parser when `yaml._yaml` is absent (func.yaml
@@ -80,6 +83,8 @@ def stage_project(build_dir: Path, repo: Path = REPO) -> Path:
     )
     for distribution in RUNTIME_DISTRIBUTIONS:
         _vendor(distribution, build_dir / "vendor")
+    compile_bytecode(build_dir / "chalicelib", "chalicelib")
+    compile_bytecode(build_dir / "vendor", "")
     merge_template = build_dir / "merge-template.json"
     merge_template.write_text(json.dumps(load_merge_template(repo / "infra"), indent=2))
     return merge_template
@@ -115,12 +120,34 @@ def package(
     return package_dir
 
 
+def compile_bytecode(directory: Path, zip_dir: str) -> None:
+    """Compile every module under `directory` into its __pycache__, for this interpreter's Python.
+
+    Chalice makes the Lambda runtime this interpreter's version (python3.11 here), so the
+    bytecode's tag (cpython-311) is the one Lambda looks for. Lambda cannot write bytecode in
+    /var/task, so without it our modules would be compiled at every cold start.
+
+    Unchecked-hash bytecode is used as it is, without looking at the source. Timestamp bytecode
+    would never be used: it must match the source's mtime, and Chalice writes every zip entry with
+    the time 1980-01-01 (for reproducible zips), which Lambda's extracted files then carry.
+    Checked-hash bytecode would read and hash every source at each cold start. Unchecked is safe
+    because the zip is built from one staged copy: a source never changes without its bytecode.
+    `zip_dir` is the directory's path in the zip, recorded as the modules' file names so the
+    bytecode does not depend on where it was built.
+    """
+    compiled = compileall.compile_dir(
+        directory,
+        ddir=zip_dir,
+        quiet=1,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+    if not compiled:
+        raise RuntimeError(f"could not compile the modules in {directory}")
+
+
 def _vendor(distribution: str, vendor_dir: Path) -> None:
     """Copy an installed distribution's pure-Python files and metadata (not its scripts, not its
-    native extensions: NATIVE_SUFFIXES).
-
-    The metadata stays: python-ulid reads its own version with importlib.metadata at import.
-    """
+    native extensions: NATIVE_SUFFIXES)."""
     dist = importlib.metadata.distribution(distribution)
     for file in dist.files or ():
         parts = file.parts

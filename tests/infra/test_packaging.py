@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -71,7 +73,7 @@ def test_the_lambda_zip_holds_the_app_and_its_vendored_dependencies_but_no_boto3
     names = zipfile.ZipFile(packaged["dev"] / "deployment.zip").namelist()
     top_level = {name.split("/")[0] for name in names}
 
-    assert {"app.py", "chalice", "chalicelib", "ulid", "yaml"} <= top_level
+    assert {"app.py", "chalice", "chalicelib", "yaml"} <= top_level
     # The workstation package (CLI, local stack, building, packaging) and its libraries stay out.
     assert not top_level & {"fnq", "boto3", "botocore", "moto", "click", "cfnlint"}
     assert not (packaged["dev"].parent / "build-dev" / "requirements.txt").exists()
@@ -89,23 +91,55 @@ def test_the_packaged_app_imports_with_nothing_but_the_lambda_runtime(packaged, 
     zipfile.ZipFile(packaged["dev"] / "deployment.zip").extractall(code)
     runtime = lambda_runtime_dir(tmp_path / "runtime")
 
-    # WHEN a Python without site-packages imports the app, as Lambda does at a cold start
+    # WHEN a Python without site-packages imports the app, as Lambda does at a cold start (where
+    # /var/task is read-only: no bytecode can be written); -v says where each module's code came from
     result = subprocess.run(
         [
             sys.executable,
             "-S",
+            "-v",
             "-c",
             f"import sys; sys.path[:0] = [{str(code)!r}, {str(runtime)!r}]; import app",
         ],
         capture_output=True,
         text=True,
         cwd=code,
-        env={"PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "us-east-1"},
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
         check=False,
     )
 
     # THEN every import is satisfied by the zip or the runtime
     assert result.returncode == 0, result.stderr
+    # AND every module of chalicelib ran from the zip's bytecode: none was compiled from source
+    loaded = re.findall(r"^# code object from '?([^'\n]+)'?$", result.stderr, re.MULTILINE)
+    ours = [path for path in loaded if f"{code}/chalicelib/" in path]
+    assert len(ours) > 20 and all(path.endswith(".pyc") for path in ours), ours
+
+
+def test_the_lambda_zip_holds_unchecked_bytecode_of_every_module_of_chalicelib_for_the_runtimes_python(
+    packaged,
+):
+    zipped = zipfile.ZipFile(packaged["dev"] / "deployment.zip")
+    names = set(zipped.namelist())
+    (runtime,) = {f["Properties"]["Runtime"] for f in functions_of(template_of(packaged["dev"])).values()}
+    tag = "cpython-" + runtime.removeprefix("python").replace(".", "")
+    sources = [n for n in names if n.startswith("chalicelib/") and n.endswith(".py")]
+
+    assert len(sources) > 30
+    for source in sources:
+        folder, _, module = source.rpartition("/")
+        bytecode = f"{folder}/__pycache__/{module[:-3]}.{tag}.pyc"
+        assert bytecode in names, source
+        header = zipped.read(bytecode)[:8]
+        # PEP 552: the magic of the Python that will load it, then flags 0b01: a hash-based pyc
+        # that is never checked against its source (Chalice zips every file dated 1980, so
+        # timestamp-checked bytecode would be stale on Lambda and compiled again every time).
+        assert header[:4] == importlib.util.MAGIC_NUMBER
+        assert int.from_bytes(header[4:8], "little") == 0b01
 
 
 @pytest.mark.parametrize("stage", stages())
