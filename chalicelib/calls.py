@@ -53,8 +53,15 @@ class Calls:
         return calls
 
     def get_log(self, app_name: str, call_id: str) -> bytes:
+        """The log inline in the call's record (a sync call's small log), else from the log store."""
         if not is_call_id(call_id) or not is_app_name(app_name):
             raise NotFoundError("Call log not found")
+        try:
+            call = self.get_call(app_name, call_id)
+        except NotFoundError as exc:
+            raise NotFoundError("Call log not found") from exc
+        if call.log is not None:
+            return call.log
         return self._logs.get_log(app_name, call_id)
 
     def get_result(self, app_name: str, call_id: str) -> tuple[bytes, str]:

@@ -1,4 +1,5 @@
-"""Invoking a route: the call is recorded, then queued (async) or run inline (sync).
+"""Invoking a route: an async call is recorded, then queued; a sync call runs inline and is
+recorded once, when it ends (one write: see Runner.run_sync).
 
 Persist, then publish: the record is written before its id is sent, so a message always finds
 its call; a call whose message never left is marked failed (dead), never left queued.
@@ -220,15 +221,13 @@ class Invoker:
             if delay <= SQS_MAX_DELAY_SECONDS:
                 publish(self._queue, self._calls, call_id, self._clock, int(delay))  # ... then publish
             return InvokeResult(call_id, route.headers)
-        running = self._insert_running(call, now)
+        # A sync call is recorded by runner.run_sync: once, at its end (or at its first heartbeat).
         try:
-            execution = self._runner.run_sync(running)
-        except CapacityError as exc:  # the server is busy, not broken: the client may retry soon
-            self._record_platform_fault(running, exc.message)
+            execution = self._runner.run_sync(self._started(call, now))
+        except CapacityError:  # the server is busy, not broken (the runner recorded it): retry soon
             raise
         except Exception as exc:
             log.exception("sync call %s failed before running", call_id)
-            self._record_platform_fault(running, str(exc))
             raise ServiceUnavailableError("Could not run the function, try again") from exc
         return InvokeResult(call_id, route.headers, execution)
 
@@ -298,26 +297,7 @@ class Invoker:
             lease_seconds=self._limits.lease_seconds or route.timeout + self._limits.lease_grace_seconds,
         )
 
-    def _insert_running(self, call: Call, now: datetime) -> Call:
-        running = replace(
-            call,
-            status=CallStatus.RUNNING,
-            started_at=now,
-            attempt=1,
-            attempt_started_at=now,
-            lease_expires_at=now + timedelta(seconds=call.lease_seconds),
-        )
-        self._calls.insert_call(running)
-        return running
-
-    def _record_platform_fault(self, call: Call, error: str) -> None:
-        try:
-            self._calls.finish(
-                call.id,
-                call.attempt,
-                CallStatus.ERROR,
-                self._clock(),
-                inputs.truncated(f"platform fault: {error}"),
-            )
-        except Exception:
-            log.exception("call %s: could not record the failure", call.id)
+    @staticmethod
+    def _started(call: Call, now: datetime) -> Call:
+        """The sync call as it runs: its first and only attempt, started when it was accepted."""
+        return replace(call, status=CallStatus.RUNNING, started_at=now, attempt=1, attempt_started_at=now)

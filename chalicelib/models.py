@@ -236,6 +236,9 @@ class Call:
     # A delayed call (Fn-Delay / Fn-Not-Before on an async invoke) waits queued, with no message,
     # until this time; the sweeper finds it by key when due and sends it.
     not_before: datetime | None = None
+    # The call's log, when it is small enough to live in the record: a sync call is written once,
+    # at its end, with its log inline. None: the log is in the log store (or there is none yet).
+    log: bytes | None = None
 
     def to_fn(self) -> dict[str, Any]:
         """Fn's call object, plus fnq's `type`, `attempt`, `attempts` (Fn clients ignore extra fields)."""

@@ -94,7 +94,7 @@ class CallStore(Protocol):
     """
 
     def insert_call(self, call: Call) -> None:
-        """Write a new record (queued, or running for sync calls); the id must be new."""
+        """Write a new record (a queued async call, or a sync call as it ended); the id must be new."""
         raise NotImplementedError
 
     def insert_call_once(self, call: Call, key: str, fingerprint: str, until: datetime) -> tuple[str, str]:
@@ -337,9 +337,14 @@ class FunctionExecutor(Protocol):
 
 class Runner(Protocol):
     def run_sync(self, call: Call) -> Execution:
-        """Run a call already recorded as running (a sync invoke); store its log, record its outcome.
+        """Run a sync call (`call` as started: running, attempt 1, not yet stored), then record it.
 
-        The function's own failures are in the Execution. Raises when the platform failed before
-        the function ran (its code or request body could not be fetched); the caller records that.
+        A call that ends within its first heartbeat is written once, at its end, with its outcome
+        and its log inline when the log is small (a larger log goes to the log store first):
+        until then readers find no such call. One still running at its first heartbeat is
+        recorded running then, renewed and cancellable as any running call. The function's own
+        failures are in the Execution. When the platform fails before the function runs (its
+        code or request body could not be fetched), the call is recorded as an error and the
+        exception raised again.
         """
         raise NotImplementedError

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from chalicelib import inputs
 from chalicelib.errors import FnqError, NotFoundError, TransitionError
-from chalicelib.models import LEASE_EXPIRED, Call, CallStatus, RouteType, RunStats
+from chalicelib.models import LEASE_EXPIRED, Attempt, Call, CallStatus, RouteType, RunStats
 from chalicelib.ports import (
     CallQueue,
     CallStore,
@@ -76,6 +76,7 @@ class CallRunner:
         max_attempts: int = 5,
         sleep: Callable[[float], None] = time.sleep,
         heartbeat: Heartbeats | None = None,
+        inline_log_bytes: int = 4 * 1024,
     ) -> None:
         self._calls = calls
         self._code = code
@@ -87,6 +88,7 @@ class CallRunner:
         self._max_attempts = max_attempts
         self._sleep = sleep
         self._heartbeat = heartbeat
+        self._inline_log_bytes = inline_log_bytes
 
     def process(self, call_id: str, limits: ClaimLimits | None = None) -> Verdict:
         """Run one queued call, once per attempt however often its message is delivered."""
@@ -136,13 +138,75 @@ class CallRunner:
         self._finish(call, execution.status, execution.error, execution.stats)
         return Verdict(Disposition.ACK)
 
+    # ------------------------------------------------------------------ sync calls
     def run_sync(self, call: Call) -> Execution:
-        """Run a call already recorded as running (sync invoke); record its outcome and log."""
-        with self._beating(call) as cancel:
-            execution = answerable(self._run(call, cancel))
-        self._store_log(call, execution)
-        self._finish(call, execution.status, execution.error, execution.stats)
+        """Run a sync call; record it in one write at its end, or as it runs if it runs long.
+
+        Nothing is stored while it runs, until its first heartbeat: a call that ends before then
+        is written once, with its outcome and, when small, its log (a larger log goes to the log
+        store first, so the record always finds its log). A call still running at its first
+        heartbeat is recorded `running` then (_SyncLease) and from there on is renewed, can be
+        cancelled and is recovered by the sweeper like any running call; it ends as an async
+        call does (log, then the outcome as a conditional update). Without heartbeats, every
+        sync call is written once, at its end (unless its process records it when stopping:
+        record_sync_calls_in_flight).
+        """
+        lease = _SyncLease(self._calls, call, self._heartbeat, self._clock)
+        try:
+            execution = answerable(self._run(call, lease.cancel))
+        except Exception as exc:  # a platform fault: the code or body could not be fetched
+            if lease.close():
+                self._finish(call, CallStatus.ERROR, f"platform fault: {exc}")
+            else:
+                self._record_sync(call, CallStatus.ERROR, f"platform fault: {exc}")
+            raise
+        if lease.close():
+            self._store_log(call, execution)
+            self._finish(call, execution.status, execution.error, execution.stats)
+            return execution
+        inline: bytes | None = execution.log
+        if len(execution.log) > self._inline_log_bytes:
+            self._store_log(call, execution)
+            inline = None
+        self._record_sync(call, execution.status, execution.error, execution.stats, inline)
         return execution
+
+    def _record_sync(
+        self,
+        call: Call,
+        status: CallStatus,
+        error: str,
+        stats: RunStats | None = None,
+        log_inline: bytes | None = None,
+    ) -> None:
+        """The sync call's only write: the record as it ended, its one attempt included.
+
+        Tried a few times, as an async outcome is; if the table still refuses, the failure is
+        logged and the caller still gets the function's answer: the function ran, and a client
+        told to retry would run it again.
+        """
+        now = self._clock()
+        started = call.attempt_started_at or call.started_at or now
+        error = inputs.truncated(error)  # as _finish bounds it: stored twice, the call's and its attempt's
+        ended = replace(
+            call,
+            status=status,
+            completed_at=now,
+            error=error,
+            stats=stats,
+            lease_expires_at=None,
+            attempts=(Attempt(call.attempt, started, completed_at=now, status=status, error=error),),
+            log=log_inline,
+        )
+        for attempt in range(FINISH_TRIES):
+            try:
+                self._calls.insert_call(ended)
+                return
+            except Exception:
+                if attempt == FINISH_TRIES - 1:
+                    log.exception("sync call %s: ran, but its record could not be written", call.id)
+                    return
+                self._sleep(0.2 * 2**attempt)
 
     @contextlib.contextmanager
     def _beating(self, call: Call) -> Iterator[threading.Event]:
@@ -299,6 +363,101 @@ class CallRunner:
                 if attempt == FINISH_TRIES - 1:
                     raise
                 self._sleep(0.2 * 2**attempt)
+
+
+# The sync calls this process is running, for record_sync_calls_in_flight.
+_in_flight: set[_SyncLease] = set()
+_in_flight_lock = threading.Lock()
+
+
+def record_sync_calls_in_flight() -> int:
+    """Record now, as running, every sync call this process runs that is not recorded yet.
+
+    For a process about to stop (fn start): its sync calls then have a record to be settled on,
+    as long ones do, instead of vanishing with it. Answers how many were recorded.
+    """
+    with _in_flight_lock:
+        leases = list(_in_flight)
+    return sum(lease.record_now() for lease in leases)
+
+
+class _SyncLease:
+    """A running sync call's record, written only if the call outlives its first heartbeat.
+
+    Until the first beat nothing is stored (most sync calls end first, in one write). At the
+    first beat the call is recorded `running` with a heartbeat lease; at each later beat the lease
+    is renewed, and a refused renewal (the call was cancelled) sets `cancel`, which the executor
+    watches. `close` stops the beats and says whether the record was written; the lock makes the
+    call's end and the record's writing exclusive, so a call is never both written once and
+    recorded running. Without heartbeats there are no beats: only record_now writes the record.
+    """
+
+    def __init__(
+        self, calls: CallStore, call: Call, beats: Heartbeats | None, clock: Callable[[], datetime]
+    ) -> None:
+        self.cancel = threading.Event()
+        self._calls = calls
+        self._call = call
+        self._beats = beats
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._recorded = False
+        self._closed = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        with _in_flight_lock:
+            _in_flight.add(self)
+        if beats is not None:
+            self._thread = threading.Thread(target=self._beat, args=(beats,), name=f"sync-lease-{call.id}")
+            self._thread.daemon = True
+            self._thread.start()
+
+    def _beat(self, beats: Heartbeats) -> None:
+        while not self._stop.wait(beats.every_seconds):
+            with self._lock:
+                if self._closed:
+                    return
+                try:
+                    if self._recorded:
+                        self._calls.renew(
+                            self._call.id, self._call.attempt, self._clock(), beats.lease_seconds
+                        )
+                    else:
+                        self._record()
+                except (TransitionError, NotFoundError):
+                    self.cancel.set()
+                    return
+                except Exception as exc:  # throttled: the next beat tries again
+                    log.warning("sync call %s: not recorded or renewed: %s", self._call.id, exc)
+
+    def _record(self) -> None:
+        lease = self._beats.lease_seconds if self._beats else self._call.lease_seconds
+        lease_end = self._clock() + timedelta(seconds=lease)
+        self._calls.insert_call(replace(self._call, lease_expires_at=lease_end))
+        self._recorded = True
+
+    def record_now(self) -> bool:
+        """Write the running record now if the call is still running and not recorded; True if so."""
+        with self._lock:
+            if self._closed or self._recorded:
+                return False
+            try:
+                self._record()
+            except Exception as exc:
+                log.warning("sync call %s: not recorded: %s", self._call.id, exc)
+                return False
+            return True
+
+    def close(self) -> bool:
+        """Stop beating; True when the call was recorded running (its end is then an update)."""
+        with self._lock:
+            self._closed = True
+        with _in_flight_lock:
+            _in_flight.discard(self)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return self._recorded
 
 
 def answerable(execution: Execution) -> Execution:

@@ -15,6 +15,7 @@ ENV_CACHE_DIR = "FNQ_CACHE_DIR"
 ENV_MAX_REQUEST_BYTES = "FNQ_MAX_REQUEST_BYTES"
 ENV_MAX_LOG_BYTES = "FNQ_MAX_LOG_BYTES"
 ENV_INLINE_BODY_BYTES = "FNQ_INLINE_BODY_BYTES"
+ENV_INLINE_LOG_BYTES = "FNQ_INLINE_LOG_BYTES"
 ENV_ROUTE_CACHE_SECONDS = "FNQ_ROUTE_CACHE_SECONDS"
 ENV_CALL_SHARDS = "FNQ_CALL_SHARDS"
 ENV_LEASE_GRACE_SECONDS = "FNQ_LEASE_GRACE_SECONDS"
@@ -60,6 +61,10 @@ class Settings:
     max_log_bytes: int = 1 * MIB
     # Bodies up to this size live in the call record; larger ones go to S3 (items are <= 400 KB).
     inline_body_bytes: int = 64 * 1024
+    # A sync call's log up to this size lives in its record (one write); a larger one goes to S3.
+    # 4 KiB adds at most 4 write units, which cost what the PutObject they save does (at on-demand
+    # prices, $1.25 a million write units against $5 a million PUTs).
+    inline_log_bytes: int = 4 * 1024
     route_cache_seconds: float = 5.0
     # Calls of one app are spread over this many index partitions (see docs/ARCHITECTURE.md).
     call_shards: int = 4
@@ -119,6 +124,7 @@ class Settings:
             max_request_bytes=int(env.get(ENV_MAX_REQUEST_BYTES, base.max_request_bytes)),
             max_log_bytes=int(env.get(ENV_MAX_LOG_BYTES, base.max_log_bytes)),
             inline_body_bytes=int(env.get(ENV_INLINE_BODY_BYTES, base.inline_body_bytes)),
+            inline_log_bytes=int(env.get(ENV_INLINE_LOG_BYTES, base.inline_log_bytes)),
             route_cache_seconds=float(env.get(ENV_ROUTE_CACHE_SECONDS, base.route_cache_seconds)),
             call_shards=max(1, int(env.get(ENV_CALL_SHARDS, base.call_shards))),
             lease_grace_seconds=int(env.get(ENV_LEASE_GRACE_SECONDS, base.lease_grace_seconds)),

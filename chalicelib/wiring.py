@@ -93,6 +93,7 @@ def build(
         heartbeat=Heartbeats(settings.heartbeat_seconds, settings.lease_seconds)
         if settings.heartbeat_seconds > 0
         else None,
+        inline_log_bytes=settings.inline_log_bytes,
     )
     limits = InvokeLimits(
         max_request_bytes=settings.max_request_bytes,

@@ -1,9 +1,16 @@
-"""AWS requests one small async call makes from submit to its terminal state, counted by botocore hooks."""
+"""AWS requests one small call makes from submit to its terminal state, counted by botocore hooks."""
 
 from __future__ import annotations
 
+from chalicelib import wiring
 from tests.aws_requests import async_call_requests, count_requests
 from tests.conftest import Stack
+
+NOISY = """
+import sys
+sys.stderr.write("x" * 5000)
+print("done")
+"""
 
 __all__ = ["count_requests"]  # re-exported: other tests count requests through this module too
 
@@ -25,3 +32,32 @@ def test_an_async_call_costs_eight_requests_cold_and_six_warm(stack: Stack) -> N
     ]
     assert warm == ["PutItem", "SendMessage", "UpdateItem", "PutObject", "PutObject", "UpdateItem"]
     assert stack.json("GET", f"/v1/apps/myapp/calls/{call_id}")[1]["call"]["status"] == "success"
+
+
+def test_a_sync_call_with_a_small_log_costs_one_write_warm(stack: Stack) -> None:
+    stack.deploy("myapp", "hello")
+    fresh = wiring.build(stack.settings)
+    wiring.install(fresh)
+    requests = count_requests(fresh)
+
+    runs = []
+    for _ in range(2):
+        response = stack.request("POST", "/r/myapp/hello")
+        assert response.status_code == 200
+        runs.append(list(requests))
+        requests.clear()
+
+    cold, warm = runs
+    assert cold == ["BatchGetItem", "GetObject", "PutItem"]  # + the app and route, the code bundle
+    assert warm == ["PutItem"]
+
+
+def test_a_sync_call_whose_log_is_over_the_inline_bound_writes_it_to_s3_first(stack: Stack) -> None:
+    assert stack.settings.inline_log_bytes < 5000
+    stack.deploy("myapp", "noisy", NOISY)
+    stack.request("POST", "/r/myapp/noisy")  # warm the route and bundle caches
+    requests = count_requests(stack.components)
+
+    assert stack.request("POST", "/r/myapp/noisy").status_code == 200
+
+    assert requests == ["PutObject", "PutItem"]

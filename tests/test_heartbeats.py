@@ -95,6 +95,8 @@ def test_a_cancelled_sync_call_answers_502_not_the_functions_output(stack: Stack
     caller.start()
     try:
         wait_for(lambda: pid_file.exists() and pid_file.read_text())
+        # A sync call is recorded (and so can be cancelled) once it outlives its first heartbeat.
+        wait_for(lambda: stack.json("GET", "/v1/apps/myapp/calls")[1]["calls"])
         call_id = stack.json("GET", "/v1/apps/myapp/calls")[1]["calls"][0]["id"]
         assert stack.json("POST", f"/v1/apps/myapp/calls/{call_id}/cancel")[0] == 200
     finally:

@@ -39,6 +39,7 @@ from typing import Any, TextIO
 from chalicelib import wiring
 from chalicelib.execute.guard import guard_this_process
 from chalicelib.execute.reaper import Reaper
+from chalicelib.runner import record_sync_calls_in_flight
 from chalicelib.settings import (
     DEFAULT_REGION,
     ENV_API_TOKEN,
@@ -264,6 +265,9 @@ class Stack:
             self.supervisor.stop()
             self.supervisor = None
         if self.endpoint is not None and self.stopped is None:
+            # A sync call in its first heartbeat has no record yet (it would be written once, at
+            # its end): give it one now, so that it is settled as stopped like the others.
+            record_sync_calls_in_flight()
             self.stopped = self.state.settle_at_stop(Settings.from_env())
             # Sync calls this process was running have just been settled as stopped; their
             # functions die now, and the runner's own outcome for them is discarded.
