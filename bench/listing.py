@@ -23,14 +23,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from botocore.awsrequest import AWSResponse
-
 from bench.onmoto import moto_stack
 from bench.report import TIMES, Line, ratio
 from bench.sizes import Sizes
 from chalicelib.ids import new_call_id
 from chalicelib.models import Call, CallStatus, RouteType
 from tests.aws_requests import watch
+from tests.batched_puts import BatchedPuts
 from tests.conftest import Stack
 
 SMALL, BIG = "small", "big"
@@ -72,46 +71,6 @@ def _call_store(stack: Stack) -> Any:
     return legacy(
         stack.components.clients, settings.table, settings.call_shards, settings.call_retention_days
     )
-
-
-class BatchedPuts:
-    """While active, the client's PutItems are held (answered as if written) and sent 25 at a time
-    as BatchWriteItem. Their conditions are dropped: only for items known to be new."""
-
-    BATCH = 25  # BatchWriteItem's limit
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._pending: dict[str, list[dict[str, Any]]] = {}
-        self.requests = 0
-
-    def _hold(self, params: dict[str, Any], **_: Any) -> None:
-        self._pending.setdefault(params["TableName"], []).append({"PutRequest": {"Item": params["Item"]}})
-
-    def _answer(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse("", 200, {}, None), {}  # type: ignore[arg-type]
-
-    def __enter__(self) -> BatchedPuts:
-        self._client.meta.events.register("before-parameter-build.dynamodb.PutItem", self._hold)
-        self._client.meta.events.register("before-call.dynamodb.PutItem", self._answer)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._client.meta.events.unregister("before-parameter-build.dynamodb.PutItem", self._hold)
-        self._client.meta.events.unregister("before-call.dynamodb.PutItem", self._answer)
-        self.flush(0)
-
-    def flush(self, keep: int = BATCH - 1) -> None:
-        """Send full batches (every held item when `keep` is 0)."""
-        for table, requests in self._pending.items():
-            while len(requests) > keep:
-                batch, requests[:] = requests[: self.BATCH], requests[self.BATCH :]
-                unprocessed: Any = {table: batch}
-                while unprocessed:
-                    self.requests += 1
-                    unprocessed = self._client.batch_write_item(RequestItems=unprocessed).get(
-                        "UnprocessedItems"
-                    )
 
 
 def _insert(stack: Stack, app: str, count: int, error_share: float) -> int:
