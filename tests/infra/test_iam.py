@@ -29,7 +29,7 @@ SERVICE_RESOURCES = {
     "s3": {"DataBucket"},
 }
 # The parts of an ARN that may follow a resource's own ARN: its indexes, the objects of a bucket.
-ARN_SUFFIXES = {"", "/index/gsi1", "/index/gsi2", "/index/open", "/*"}
+ARN_SUFFIXES = {"", "/index/gsi1", "/index/gsi2", "/index/open", "/index/gsi3", "/*"}
 
 
 def as_list(value: str | list[Any]) -> list[Any]:

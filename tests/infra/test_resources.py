@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import boto3
 import pytest
 
 from chalicelib.batch import WORKER_RESERVE_MB
-from chalicelib.models import Route
+from chalicelib.models import Call, Route
 from chalicelib.settings import (
     ENV_BUCKET,
     ENV_CALLS_QUEUE_URL,
@@ -27,9 +28,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..S3..BucketPo
 TEMPLATE = load_yaml(REPO / "infra" / "resources.yaml")
 RESOURCES = TEMPLATE["Resources"]
 RESOURCES_PARAMETERS = TEMPLATE["Parameters"]
-LISTED_FIELDS = [
+CALL_FIELDS = [
     "id", "app_name", "path", "type", "status", "created_at", "started_at", "completed_at",
-    "error", "attempt", "stats", "attempts", "name", "config", "annotations", "updated_at",
+    "error", "attempt", "stats", "attempts", "dead", "not_before",
 ]  # fmt: skip
 # The sweeper's sparse index carries only what a recovery needs (chalicelib/sweeper.py).
 OPEN_FIELDS = [
@@ -43,6 +44,13 @@ OPEN_FIELDS = [
     "attempt_started_at",
     "lease_until",
 ]
+LISTED_FIELDS = [*CALL_FIELDS, "name", "config", "annotations", "updated_at"]
+LISTING_INDEXES = {"gsi1", "gsi2", "gsi3"}  # the calls listings read (the sweeper's `open` is not one)
+# Call fields a listing does not show: what the worker needs (the function snapshot, the request,
+# the lease and the attempt bookkeeping) and the inline log, read from the record itself.
+UNLISTED_CALL_FIELDS = {
+    "function", "request", "lease_seconds", "lease_expires_at", "redrive_base", "attempt_started_at", "log",
+}  # fmt: skip
 
 
 def test_the_local_stack_is_built_from_infra_and_its_outputs_are_the_apps_environment(
@@ -58,15 +66,20 @@ def test_the_local_stack_is_built_from_infra_and_its_outputs_are_the_apps_enviro
         ("pk", "HASH"),
         ("sk", "RANGE"),
     ]
-    assert {i["IndexName"]: i["Projection"]["NonKeyAttributes"] for i in table["GlobalSecondaryIndexes"]} == {
+    indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
+    assert {name: index["Projection"]["NonKeyAttributes"] for name, index in indexes.items()} == {
         "gsi1": LISTED_FIELDS,
         "gsi2": LISTED_FIELDS,
+        "gsi3": CALL_FIELDS,
         "open": OPEN_FIELDS,
     }
-    (open_index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "open"]
-    assert [(k["AttributeName"], k["KeyType"]) for k in open_index["KeySchema"]] == [
+    assert [(k["AttributeName"], k["KeyType"]) for k in indexes["open"]["KeySchema"]] == [
         ("openpk", "HASH"),
         ("opensk", "RANGE"),
+    ]
+    assert [(k["AttributeName"], k["KeyType"]) for k in indexes["gsi3"]["KeySchema"]] == [
+        ("gsi1pk", "HASH"),
+        ("gsi3sk", "RANGE"),
     ]
     ttl = dynamodb.describe_time_to_live(TableName=local_stack[ENV_TABLE])["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
@@ -80,6 +93,15 @@ def test_the_local_stack_is_built_from_infra_and_its_outputs_are_the_apps_enviro
         "maxReceiveCount": 5,
     }
     assert Settings.from_env(local_stack).table == local_stack[ENV_TABLE]
+
+
+def test_every_listing_index_projects_every_field_a_listing_shows():
+    listed = {f.name for f in dataclasses.fields(Call)} - UNLISTED_CALL_FIELDS
+
+    assert set(CALL_FIELDS) == listed
+    for index in RESOURCES["CallsTable"]["Properties"]["GlobalSecondaryIndexes"]:
+        if index["IndexName"] in LISTING_INDEXES:
+            assert listed <= set(index["Projection"]["NonKeyAttributes"]), index["IndexName"]
 
 
 def test_creating_the_local_stack_again_returns_the_same_resources(moto_endpoint, local_stack):
