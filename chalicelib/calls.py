@@ -14,7 +14,7 @@ from chalicelib.errors import ConflictError, NotFoundError, TransitionError, cal
 from chalicelib.ids import is_call_id
 from chalicelib.invoke import publish
 from chalicelib.models import Call, CallStatus
-from chalicelib.ports import AppStore, CallQuery, CallQueue, CallStore, LogStore
+from chalicelib.ports import AppStore, CallPage, CallQuery, CallQueue, CallStore, LogStore
 from chalicelib.rules import existing_app_name, is_app_name
 
 # Dead calls redriven per listing page when a whole app is redriven.
@@ -44,13 +44,13 @@ class Calls:
             raise call_not_found()
         return call
 
-    def list_calls(self, query: CallQuery) -> list[Call]:
-        """Newest first; an empty list for an app that exists, NotFoundError for one that does not."""
+    def list_calls(self, query: CallQuery) -> CallPage:
+        """Newest first; an empty page for an app that exists, NotFoundError for one that does not."""
         existing_app_name(query.app_name)
-        calls = self._calls.list_calls(query)
-        if not calls:
+        page = self._calls.list_calls(query)
+        if not page.calls:
             self._apps.get_app(query.app_name)
-        return calls
+        return page
 
     def get_log(self, app_name: str, call_id: str) -> bytes:
         """The log inline in the call's record (a sync call's small log), else from the log store."""
@@ -93,19 +93,19 @@ class Calls:
     def redrive_app(self, app_name: str) -> list[str]:
         """Redrive every dead call of the app; answers their ids.
 
-        The conditional redrive itself tells dead calls from other errors, so the listing reads
-        only the index (which does not project `dead`).
+        The listing is keyed by status (error); the conditional redrive itself tells dead calls
+        from a function's own errors, so the listing need not.
         """
         redriven: list[str] = []
         query = CallQuery(app_name, status=CallStatus.ERROR, limit=REDRIVE_PAGE)
         while True:
             page = self.list_calls(query)
-            for call in page:  # listed under the app already: no second read
+            for call in page.calls:  # listed under the app already: no second read
                 with contextlib.suppress(ConflictError):
                     redriven.append(self._redrive(call.id).id)
-            if len(page) < query.limit:
+            if not page.next_cursor:
                 return redriven
-            query = replace(query, before_id=page[-1].id)
+            query = replace(query, cursor=page.next_cursor)
 
     def _redrive(self, call_id: str) -> Call:
         try:

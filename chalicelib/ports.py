@@ -32,9 +32,22 @@ class CallQuery:
     app_name: str
     path: str | None = None
     status: CallStatus | None = None
-    before_id: str | None = None  # the cursor: only ids strictly below it
+    cursor: str | None = None  # a previous page's `next_cursor`, opaque: where the listing goes on
+    before_id: str | None = None  # to_time as an id bound: only ids strictly below it
     min_id: str | None = None  # from_time as an id bound: only ids at or above it
     limit: int = 30
+
+
+@dataclass(frozen=True)
+class CallPage:
+    """One page of a listing: newest first; `next_cursor` is "" when there is nothing more.
+
+    A page may hold fewer than the limit and still have a next page (it stopped at its read
+    budget), or hold the limit exactly and be the last.
+    """
+
+    calls: list[Call]
+    next_cursor: str
 
 
 class AppStore(Protocol):
@@ -109,8 +122,10 @@ class CallStore(Protocol):
         """Raises NotFoundError("Call not found")."""
         raise NotImplementedError
 
-    def list_calls(self, query: CallQuery) -> list[Call]:
-        """Newest first, at most `query.limit`, through an index keyed by id (never a scan)."""
+    def list_calls(self, query: CallQuery) -> CallPage:
+        """Newest first, at most `query.limit`, through an index keyed by id (and status when one is
+        asked for): never a scan. Items read per page are bounded by the page, whatever the number
+        of calls; raises InvalidInputError("Invalid cursor") for a cursor it did not make."""
         raise NotImplementedError
 
     def claim(self, call_id: str, now: datetime, limits: ClaimLimits | None = None) -> Call:

@@ -145,12 +145,12 @@ def list_calls(app: str) -> Response:
         to_time=query("to_time"),
         status=query("status"),
     )
-    calls = use_cases().calls.list_calls(wanted)
+    page = use_cases().calls.list_calls(wanted)
     return ok(
         {
             "message": "Successfully listed calls",
-            "next_cursor": paging.next_cursor([c.id for c in calls], wanted.limit, encode=False),
-            "calls": [c.to_fn() for c in calls],
+            "next_cursor": page.next_cursor,
+            "calls": [c.to_fn() for c in page.calls],
         }
     )
 

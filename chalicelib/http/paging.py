@@ -1,8 +1,9 @@
 """Fn's paging parameters: `per_page`, opaque cursors, and the calls listing's filters.
 
-Apps and routes page by name and path, sent as URL-safe base64; calls page by id, sent as it is
-(Fn's own cursor for calls). Ids begin with their creation time, so Fn's `from_time`/`to_time`
-(exclusive epoch seconds) become id bounds of the store's query.
+Apps and routes page by name and path, sent as URL-safe base64; calls page by the call store's
+own cursor (an id, as Fn's cursor for calls is, or an id per shard), passed through as it is. Ids
+begin with their creation time, so Fn's `from_time`/`to_time` (exclusive epoch seconds) become id
+bounds of the store's query.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import base64
 
 from chalicelib.errors import InvalidInputError
-from chalicelib.ids import is_call_id, lowest_id_at
+from chalicelib.ids import lowest_id_at
 from chalicelib.inputs import MAX_PATH_BYTES, utf8_len
 from chalicelib.models import CallStatus
 from chalicelib.ports import CallQuery
@@ -46,11 +47,11 @@ def decode_cursor(value: str | None) -> str | None:
     return decoded
 
 
-def next_cursor(page: list[str], limit: int, encode: bool = True) -> str:
+def next_cursor(page: list[str], limit: int) -> str:
     """The cursor after the last key of a full page; "" when the page was the last one."""
     if len(page) < limit or not page:
         return ""
-    return encode_cursor(page[-1]) if encode else page[-1]
+    return encode_cursor(page[-1])
 
 
 def call_query(
@@ -62,13 +63,8 @@ def call_query(
     to_time: str | None = None,
     status: str | None = None,
 ) -> CallQuery:
-    before = cursor or None
-    if before is not None and not is_call_id(before):
-        raise InvalidInputError("Invalid cursor")
     min_id = lowest_id_at(_epoch(from_time, "from_time") * 1000 + 1) if from_time else None
-    if to_time:
-        bound = lowest_id_at(_epoch(to_time, "to_time") * 1000)
-        before = min(before, bound) if before else bound
+    before = lowest_id_at(_epoch(to_time, "to_time") * 1000) if to_time else None
     try:
         wanted = CallStatus(status) if status else None
     except ValueError as exc:
@@ -77,6 +73,7 @@ def call_query(
         app_name=app_name,
         path=clean_route_path(path) if path else None,
         status=wanted,
+        cursor=cursor or None,
         before_id=before,
         min_id=min_id,
         limit=page_size(per_page),

@@ -1,10 +1,11 @@
 """Calls in the table (CallStore): every status change is one conditional write, through `_move`.
 
-A call's item is its record (chalicelib/codec.py) plus its key, its two index partitions (the
-app's and the route's, sharded; see table.py) and `expires_at` for DynamoDB's TTL. While the call
-is open (queued or running) it also carries `openpk`/`opensk`, its place in the sparse index the
-sweeper reads: written by the same conditional writes that move the status, removed by those that
-end the call.
+A call's item is its record (chalicelib/codec.py) plus its key, its index keys (the app's and the
+route's partitions, sharded, and its status key; see table.py) and `expires_at` for DynamoDB's TTL.
+Every move rewrites the status key with the status, so gsi3 lists a status by key, never by filter.
+While the call is open (queued or running) it also carries `openpk`/`opensk`, its place in the
+sparse index the sweeper reads: written by the same conditional writes that move the status,
+removed by those that end the call.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.aws.dynamodb.listing import Read, decode_cursor, encode_cursor, merge_page, read_budget
 from chalicelib.aws.dynamodb.table import (
     OPEN_INDEX,
     ConditionFailed,
@@ -32,7 +34,7 @@ from chalicelib.models import (
     CallStatus,
     RunStats,
 )
-from chalicelib.ports import CallQuery, ClaimLimits
+from chalicelib.ports import CallPage, CallQuery, ClaimLimits
 
 # The open-index attributes, removed by every move that ends a call.
 CLOSE = "openpk, opensk"
@@ -42,7 +44,11 @@ APPEND_ATTEMPT = "attempts = list_append(if_not_exists(attempts, :empty), :entry
 # The attribute holding a call's function snapshot (FunctionSpec: timeout, memory, ...).
 FUNCTION = next(f.attribute for f in CALL.fields if f.name == "function")
 LOWEST_ID = "0" * 26
-HIGHEST_ID = "7" + "Z" * 25
+
+
+def status_key(status: CallStatus, call_id: str) -> str:
+    """gsi3's sort key: a status's calls are one range of it, in id order."""
+    return f"{status.value}#{call_id}"
 
 
 def attempt_entry(
@@ -95,6 +101,7 @@ class DynamoCallStore:
             "gsi1sk": call.id,
             "gsi2pk": self._table.call_partition(call.app_name, call.id, call.path),
             "gsi2sk": call.id,
+            "gsi3sk": status_key(call.status, call.id),
             "kind": "call",
             **self._open_keys(call),
             **CALL.encode(call),
@@ -173,29 +180,49 @@ class DynamoCallStore:
             raise call_not_found()
         return CALL.decode(item)
 
-    def list_calls(self, query: CallQuery) -> list[Call]:
-        index = "gsi2" if query.path else "gsi1"
+    def list_calls(self, query: CallQuery) -> CallPage:
+        """One page merged from the shards (listing.py), through the index that keys what is asked.
+
+        An app's calls: gsi1; a route's: gsi2; an app's of one status: gsi3. A route's calls of one
+        status read gsi3 with the path as a filter: a page then stops at its read budget, and may
+        come back short, even empty, with a cursor (a fourth index would key it, at the cost of two
+        more index writes per status move: see docs/ARCHITECTURE.md).
+        """
+        if query.status:
+            index, key, sort = "gsi3", "gsi1pk", "gsi3sk"
+            partitions = self._table.call_partitions(query.app_name)
+        else:
+            index = "gsi2" if query.path else "gsi1"
+            key, sort = f"{index}pk", f"{index}sk"
+            partitions = self._table.call_partitions(query.app_name, query.path)
+        prefix = f"{query.status.value}#" if query.status else ""
         low = query.min_id or LOWEST_ID
-        high = id_before(query.before_id) if query.before_id else HIGHEST_ID
-        if not high or low > high:
-            return []
         params: dict[str, Any] = {
             "IndexName": index,
-            "KeyConditionExpression": f"{index}pk = :pk AND {index}sk BETWEEN :low AND :high",
+            "KeyConditionExpression": f"{key} = :pk AND {sort} BETWEEN :low AND :high",
             "ScanIndexForward": False,
         }
-        named: dict[str, Any] = {"low": low, "high": high}
-        if query.status:
-            params["FilterExpression"] = "#status = :status"
-            params["ExpressionAttributeNames"] = {"#status": "status"}
-            named["status"] = query.status.value
-        found: list[dict[str, Any]] = []
-        for partition in self._table.call_partitions(query.app_name, query.path):
-            found += self._table.query(
-                query.limit, ExpressionAttributeValues=values(pk=partition, **named), **params
+        named: dict[str, Any] = {}
+        if query.status and query.path:
+            params["FilterExpression"] = "#path = :path"
+            params["ExpressionAttributeNames"] = {"#path": "path"}
+            named["path"] = query.path
+
+        def fetch(shard: int, below: str, limit: int) -> Read:
+            high = id_before(below)
+            if not high or low > high:
+                return Read([], 0, None)
+            bounds = values(pk=partitions[shard], low=prefix + low, high=prefix + high, **named)
+            items, scanned, last = self._table.query_page(
+                Limit=limit, ExpressionAttributeValues=bounds, **params
             )
-        found.sort(key=lambda i: i["id"], reverse=True)
-        return [CALL.decode(i) for i in found[: query.limit]]
+            return Read(items, scanned, last["pk"].removeprefix("CALL#") if last else None)
+
+        starts = decode_cursor(query.cursor, len(partitions))
+        if query.before_id:
+            starts = [min(start, query.before_id) if start else None for start in starts]
+        page = merge_page(starts, query.limit, fetch, read_budget(query.limit, len(partitions)))
+        return CallPage([CALL.decode(item) for item in page.items], encode_cursor(page.next_positions))
 
     def claim(self, call_id: str, now: datetime, limits: ClaimLimits | None = None) -> Call:
         sets = (
@@ -404,7 +431,9 @@ class DynamoCallStore:
         sources_named = {f"from_{source.value}": source.value for source in sources}
         condition = "#status IN (" + ", ".join(f":{name}" for name in sorted(sources_named)) + ")"
         update = (
-            "SET #status = :to" + (f", {sets}" if sets else "") + (f" REMOVE {removes}" if removes else "")
+            "SET #status = :to, gsi3sk = :status_key"
+            + (f", {sets}" if sets else "")
+            + (f" REMOVE {removes}" if removes else "")
         )
         names = {"#status": "status"}
         if "#error" in update:
@@ -415,7 +444,7 @@ class DynamoCallStore:
                 update,
                 f"attribute_exists(pk) AND {condition}" + (f" AND {guard}" if guard else ""),
                 names,
-                {"to": target.value, **sources_named, **named},
+                {"to": target.value, "status_key": status_key(target, call_id), **sources_named, **named},
             )
         except ConditionFailed as exc:
             if exc.old is None:

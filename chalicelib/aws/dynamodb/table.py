@@ -7,11 +7,14 @@
     key    IDEM#<app>#<Idempotency-Key>  #IDEM  -             -       -                           -
     token  TOKENS      TOKEN#<id>    -                    -       -                           -
 
+    every call, too:                                      gsi3sk <status>#<id>
     open call (queued or running), and only while open:   openpk OPEN#<shard>   opensk <deadline, epoch ms>
 
-Calls of an app are spread over `shards` index partitions (by the id's last character) so a busy
-app is not capped by one partition's write rate; a listing queries every shard and merges.
-A record's own attributes come from chalicelib/codec.py; the stores add these keys to them.
+gsi1 lists an app's calls (and the apps), gsi2 a route's calls, gsi3 (keyed gsi1pk, gsi3sk) an
+app's calls of one status. Calls of an app are spread over `shards` index
+partitions (by the id's last character) so a busy app is not capped by one partition's write
+rate; a listing reads the shards and merges them (listing.py). A record's own attributes come
+from chalicelib/codec.py; the stores add these keys to them.
 """
 
 from __future__ import annotations
@@ -248,6 +251,14 @@ class DynamoTable:
             old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
             raise ConditionFailed(load(old) if old else None) from exc
         return load(response["Attributes"])
+
+    def query_page(self, **params: Any) -> tuple[list[dict[str, Any]], int, dict[str, Any] | None]:
+        """One Query request: its items, how many it evaluated (ScannedCount: what a filter does
+        not reduce, and what DynamoDB bills), and its LastEvaluatedKey (None: nothing more)."""
+        response = self._db.query(TableName=self.name, **params)
+        last = response.get("LastEvaluatedKey")
+        items = [load(item) for item in response.get("Items", [])]
+        return items, int(response.get("ScannedCount", 0)), load(last) if last else None
 
     def query(self, limit: int | None = None, **params: Any) -> list[dict[str, Any]]:
         """Up to `limit` matching items, following pages (a filter can leave pages short)."""
