@@ -4,14 +4,15 @@ Call ids are 26-character Crockford base32 ULIDs, like Fn's: the first 10 charac
 creation time in milliseconds, so ids sort by time and a time bound is an id bound. That lets
 `from_time`/`to_time` become key conditions on the calls index instead of filters.
 
-A ULID is 48 bits of epoch milliseconds then 80 random bits, in 26 Crockford base32 digits. It is
-made here rather than with python-ulid, whose import (it reads its own version through
-importlib.metadata) cost a Lambda cold start about 30 ms for what is one line of arithmetic.
+A ULID is 48 bits of epoch milliseconds then 80 random bits, in 26 Crockford base32 digits.
+python-ulid makes them. Its import costs about 30 ms (it reads its own version through
+importlib.metadata), so it is imported when the first id is made, not with the app: a Lambda
+container pays it once, on its first invoke, and a worker never (it makes no ids). The bounds of
+a key condition (`lowest_id_at`, `id_before`) are arithmetic on the ids' text, done here.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import UTC, datetime
 
@@ -21,7 +22,9 @@ _CALL_ID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 
 def new_call_id(now: datetime) -> str:
     """A new ULID for a call created at `now` (its millisecond, then 80 random bits)."""
-    return _base32(_epoch_ms(now) << 80 | int.from_bytes(os.urandom(10), "big"))
+    from ulid import ULID  # here, not at the top: kept off the cold start's import path
+
+    return str(ULID.from_datetime(now))
 
 
 def is_call_id(value: str) -> bool:
@@ -31,11 +34,6 @@ def is_call_id(value: str) -> bool:
 def lowest_id_at(epoch_ms: int) -> str:
     """The smallest id that a call created at `epoch_ms` can have (random part all zero)."""
     return _base32(max(0, min(epoch_ms, (1 << 48) - 1)) << 80)
-
-
-def _epoch_ms(value: datetime) -> int:
-    # As python-ulid (and codec.epoch_ms) did: the float timestamp's milliseconds, truncated.
-    return int(value.timestamp() * 1000)
 
 
 def _base32(value: int) -> str:

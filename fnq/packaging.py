@@ -37,7 +37,8 @@ MERGE_SOURCES = ("resources.yaml", "functions.yaml", "alarms.yaml")
 
 # What the Lambda code imports beyond the standard library, boto3 and chalice (Chalice adds its
 # own runtime module to the zip). Keep in step with the imports of app.py's import graph.
-RUNTIME_DISTRIBUTIONS = ("PyYAML",)
+# python-ulid imports typing_extensions on Python 3.11 (for `typing.override`, new in 3.12).
+RUNTIME_DISTRIBUTIONS = ("python-ulid", "typing_extensions", "PyYAML")
 # Native extensions are never vendored: they are built for the packaging machine, not for Lambda's
 # platform (Amazon Linux, its glibc, the stage's architecture). The runtime dependencies work
 # without them: PyYAML falls back to its pure-Python parser when `yaml._yaml` is absent (func.yaml

@@ -1,4 +1,4 @@
-"""Call ids: ULIDs made without python-ulid, sorting by their creation millisecond."""
+"""Call ids: ULIDs (made by python-ulid), sorting by their creation millisecond; their bounds."""
 
 from __future__ import annotations
 
