@@ -156,9 +156,10 @@ class CallRunner:
         Lambda ends a timed-out API invocation) writes nothing more: InvocationEndedError.
         """
         lease = _SyncLease(self._calls, call, self._heartbeat, self._clock)
+        if lease.ended:  # its invocation was ended before the call began: it never runs
+            lease.close()
+            raise InvocationEndedError(API_TIMED_OUT)
         try:
-            if lease.ended:
-                raise InvocationEndedError(API_TIMED_OUT)
             execution = answerable(self._run(call, lease.cancel))
         except Exception as exc:  # a platform fault: the code or body could not be fetched
             recorded = lease.close()

@@ -4,7 +4,8 @@ A sync call runs inside the API's invocation: deployed, API Gateway answers 504 
 integration has run 29 s, and Lambda ends the API function at its own timeout. `fn start` takes
 the sync cap of the default stage (`FNQ_MAX_SYNC_TIMEOUT`) and ends a request at the earlier of
 the two limits (api_server.py), so that nothing runs locally that the deployed API would cut.
-Both can be set in the shell (a small limit makes a test fast); the numbers are not copied here.
+Both can be set in the shell (a small limit makes a test fast); the stage's numbers are read, not
+copied here.
 """
 
 from __future__ import annotations
