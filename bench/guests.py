@@ -74,7 +74,7 @@ def deploy(api_url: str, app: str, route: str, workdir: Path, token: str | None 
     )
     if status != 200:
         raise RuntimeError(f"bundle upload answered {status}: {reply[:200]!r}")
-    spec = {"image": f"{route}:0.0.1", "bundle": digest, "type": "sync", "format": "json", "timeout": 30}
+    spec = {"image": f"{route}:0.0.1", "bundle": digest, "type": "sync", "format": "json", "timeout": 20}
     body = json.dumps({"route": spec}).encode()
     url = f"{api_url}/v1/apps/{app}/routes/{route}"
     status, _, reply = request(url, "PUT", body, token, "application/json")

@@ -65,6 +65,19 @@ class FunctionTimeoutError(FnqError):
     """A sync call's function ran past its timeout (Fn: 504 `Timed out`)."""
 
 
+class InvocationEndedError(FnqError):
+    """The request ran past the API's time limit and its invocation was ended (504); deployed,
+    API Gateway answers it (infra/functions.yaml), locally fn start's API (fnq/local/api_server.py)."""
+
+
+# What a request past the API's time limit is answered: deployed by API Gateway's
+# INTEGRATION_TIMEOUT response (infra/functions.yaml holds the same words: tests/infra checks).
+API_TIMED_OUT = (
+    "Endpoint request timed out: the request ran past the API's time limit "
+    "(a function that runs this long belongs on an async route)"
+)
+
+
 class ServiceUnavailableError(FnqError):
     """A dependency (queue, store) refused the work; the client may retry (Fn: 503)."""
 

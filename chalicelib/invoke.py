@@ -19,6 +19,7 @@ from chalicelib.errors import (
     ConflictError,
     HeadersTooLargeError,
     InvalidInputError,
+    InvocationEndedError,
     ServiceUnavailableError,
     UriTooLongError,
     app_not_found,
@@ -225,6 +226,8 @@ class Invoker:
         try:
             execution = self._runner.run_sync(self._started(call, now))
         except CapacityError:  # the server is busy, not broken (the runner recorded it): retry soon
+            raise
+        except InvocationEndedError:  # cut at the API's time limit (fn start): nothing to record
             raise
         except Exception as exc:
             log.exception("sync call %s failed before running", call_id)

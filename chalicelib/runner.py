@@ -11,13 +11,14 @@ import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from chalicelib import inputs
-from chalicelib.errors import FnqError, NotFoundError, TransitionError
+from chalicelib.errors import API_TIMED_OUT, FnqError, InvocationEndedError, NotFoundError, TransitionError
 from chalicelib.models import LEASE_EXPIRED, Attempt, Call, CallStatus, RouteType, RunStats
 from chalicelib.ports import (
     CallQueue,
@@ -150,17 +151,29 @@ class CallRunner:
         call does (log, then the outcome as a conditional update). Without heartbeats, every
         sync call is written once, at its end (unless its process records it when stopping:
         record_sync_calls_in_flight).
+
+        A call whose invocation was ended (end_sync_calls: fn start's API past its time limit, as
+        Lambda ends a timed-out API invocation) writes nothing more: InvocationEndedError.
         """
         lease = _SyncLease(self._calls, call, self._heartbeat, self._clock)
+        if lease.ended:  # its invocation was ended before the call began: it never runs
+            lease.close()
+            raise InvocationEndedError(API_TIMED_OUT)
         try:
             execution = answerable(self._run(call, lease.cancel))
         except Exception as exc:  # a platform fault: the code or body could not be fetched
-            if lease.close():
+            recorded = lease.close()
+            if lease.ended:
+                raise InvocationEndedError(API_TIMED_OUT) from exc
+            if recorded:
                 self._finish(call, CallStatus.ERROR, f"platform fault: {exc}")
             else:
                 self._record_sync(call, CallStatus.ERROR, f"platform fault: {exc}")
             raise
-        if lease.close():
+        recorded = lease.close()
+        if lease.ended:
+            raise InvocationEndedError(API_TIMED_OUT)
+        if recorded:
             self._store_log(call, execution)
             self._finish(call, execution.status, execution.error, execution.stats)
             return execution
@@ -365,9 +378,29 @@ class CallRunner:
                 self._sleep(0.2 * 2**attempt)
 
 
-# The sync calls this process is running, for record_sync_calls_in_flight.
+# The sync calls this process is running, for record_sync_calls_in_flight and end_sync_calls,
+# and the threads whose invocations were ended (held weakly: a finished thread drops out).
 _in_flight: set[_SyncLease] = set()
+_ended_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 _in_flight_lock = threading.Lock()
+
+
+def end_sync_calls(thread: threading.Thread) -> int:
+    """End the sync calls `thread` runs (or will start) as Lambda ends a timed-out invocation.
+
+    For fn start's API, whose request threads cannot be killed as Lambda kills an API invocation
+    (fnq/local/api_server.py): each call's function is killed (the executor watches `cancel`),
+    its lease is neither written nor renewed again, and run_sync writes nothing more
+    (InvocationEndedError). A call recorded `running` at its first heartbeat stays so until its
+    lease lapses and the sweeper fails it, as on AWS; one not recorded yet leaves no record.
+    Answers how many calls were ended.
+    """
+    with _in_flight_lock:
+        _ended_threads.add(thread)
+        leases = [lease for lease in _in_flight if lease.thread is thread]
+    for lease in leases:
+        lease.end()
+    return len(leases)
 
 
 def record_sync_calls_in_flight() -> int:
@@ -403,10 +436,16 @@ class _SyncLease:
         self._lock = threading.Lock()
         self._recorded = False
         self._closed = False
+        self.ended = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.thread = threading.current_thread()  # the invocation's (see end_sync_calls)
         with _in_flight_lock:
             _in_flight.add(self)
+            if self.thread in _ended_threads:
+                self.ended = self._closed = True
+                self.cancel.set()
+                return
         if beats is not None:
             self._thread = threading.Thread(target=self._beat, args=(beats,), name=f"sync-lease-{call.id}")
             self._thread.daemon = True
@@ -447,6 +486,13 @@ class _SyncLease:
                 log.warning("sync call %s: not recorded: %s", self._call.id, exc)
                 return False
             return True
+
+    def end(self) -> None:
+        """The invocation is over: no more beats or records, and the function is to be killed."""
+        with self._lock:
+            self.ended = self._closed = True
+        self._stop.set()
+        self.cancel.set()
 
     def close(self) -> bool:
         """Stop beating; True when the call was recorded running (its end is then an update)."""

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
-from chalicelib.errors import NotFoundError
+from chalicelib.errors import API_TIMED_OUT, NotFoundError
 from chalicelib.execute.executor import Executor
 from chalicelib.models import Call
 from chalicelib.ports import Execution, Invocation
-from chalicelib.runner import record_sync_calls_in_flight
+from chalicelib.runner import end_sync_calls, record_sync_calls_in_flight
 from tests.conftest import Stack
 from tests.faults import inject, s3_internal_error
 from tests.test_heartbeats import wait_for
@@ -173,3 +173,53 @@ def test_a_stopping_process_records_its_sync_calls_in_flight_so_they_can_be_sett
         caller.join(timeout=30)
     assert replies[0].status_code == 200
     assert stack.json("GET", f"/v1/apps/myapp/calls/{running['id']}")[1]["call"]["status"] == "success"
+
+
+STARTS_THEN_WAITS = """
+import os, time
+open(os.environ["STARTED_FILE"], "w").close()
+time.sleep(60)
+print("done")
+"""
+
+
+def test_a_sync_call_whose_api_invocation_is_ended_is_killed_answered_504_and_not_recorded(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # fn start's API ends an invocation past the API's time limit this way (fnq/local/api_server.py).
+    started = tmp_path / "started"
+    stack.deploy("myapp", "waits", STARTS_THEN_WAITS, timeout=60, config={"STARTED_FILE": str(started)})
+    wiring.install(wiring.build(replace(stack.settings, heartbeat_seconds=0)))  # never recorded running
+    replies: list[Any] = []
+    invocation = threading.Thread(target=lambda: replies.append(stack.request("POST", "/r/myapp/waits")))
+    invocation.start()
+    wait_for(started.exists)
+
+    # WHEN its invocation is ended mid-run
+    assert end_sync_calls(invocation) == 1
+
+    # THEN the function is killed long before its 60 s, the answer is the API's 504 ...
+    invocation.join(timeout=20)
+    assert not invocation.is_alive()
+    (reply,) = replies
+    assert (reply.status_code, json.loads(reply.body)) == (504, {"error": {"message": API_TIMED_OUT}})
+    # ... and nothing more is written for it: like a killed API Lambda's call, it has no record.
+    assert stack.json("GET", "/v1/apps/myapp/calls")[1]["calls"] == []
+
+
+def test_a_sync_call_of_an_invocation_already_ended_never_starts_its_function(
+    stack: Stack, tmp_path: Path
+) -> None:
+    started = tmp_path / "started"
+    stack.deploy("myapp", "waits", STARTS_THEN_WAITS, timeout=60, config={"STARTED_FILE": str(started)})
+    replies: list[Any] = []
+    invocation = threading.Thread(target=lambda: replies.append(stack.request("POST", "/r/myapp/waits")))
+
+    # Ended while it looked its route up (before the call began): it must not run afterwards.
+    assert end_sync_calls(invocation) == 0
+    invocation.start()
+    invocation.join(timeout=20)
+
+    assert replies[0].status_code == 504
+    assert not started.exists()
+    assert stack.json("GET", "/v1/apps/myapp/calls")[1]["calls"] == []

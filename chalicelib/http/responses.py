@@ -30,6 +30,7 @@ STATUS: dict[type[errors.FnqError], int] = {
     errors.ServiceUnavailableError: 503,
     errors.CapacityError: 503,
     errors.FunctionTimeoutError: 504,
+    errors.InvocationEndedError: 504,
 }
 
 

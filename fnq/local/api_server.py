@@ -8,6 +8,11 @@ drops the connection). Deployed,
 API Gateway stands in front and none of that reaches the app. Locally this handler stands in
 its place, so `fn start` answers a hostile request with a 4xx in Fn's shape, never a dropped
 connection or an HTML page.
+
+It also keeps the deployed API's time limit (stage.py): a request still running when API Gateway
+would have answered 504, or Lambda ended the API function, is answered 504 in Fn's envelope and
+its invocation is ended as Lambda ends one (runner.end_sync_calls: the sync call's function is
+killed and nothing more is written for it; a call recorded `running` is failed by the sweeper).
 """
 
 from __future__ import annotations
@@ -15,13 +20,18 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import time
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGatewayException
+from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGateway, LocalGatewayException
 
 from chalicelib import inputs
+from chalicelib.errors import API_TIMED_OUT, InvocationEndedError
 from chalicelib.http.bodies import body_limit
+from chalicelib.http.responses import failure
+from chalicelib.runner import end_sync_calls
 from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,8 +47,62 @@ def valid_header(name: str, value: str) -> bool:
     return inputs.is_header_name(name) and inputs.header_value_problem(value) is None
 
 
+class TimedGateway(LocalGateway):  # type: ignore[misc]
+    """Chalice's LocalGateway with the deployed API's time limit: each request is an invocation
+    on a thread of its own, answered 504 and ended (see the module docstring) past `seconds`."""
+
+    def __init__(self, app_object: Any, config: Any, seconds: float) -> None:
+        super().__init__(app_object, config)
+        self._seconds = seconds
+
+    def handle_request(self, method: str, path: str, headers: Any, body: bytes | None) -> Any:
+        outcome: dict[str, Any] = {}
+
+        def invoke() -> None:
+            try:
+                outcome["response"] = super(TimedGateway, self).handle_request(method, path, headers, body)
+            except BaseException as exc:  # re-raised on the request's thread, as if raised there
+                outcome["error"] = exc
+
+        invocation = threading.Thread(target=invoke, name="api-invocation", daemon=True)
+        invocation.start()
+        invocation.join(self._seconds)
+        if invocation.is_alive():
+            ended = end_sync_calls(invocation)
+            # Lambda's words for a timed-out invocation, as the deployed API's log would show them.
+            log.error(
+                "API invocation %s %s: Task timed out after %.2f seconds (%d sync call(s) ended)",
+                method,
+                path.split("?", 1)[0][:200],
+                self._seconds,
+                ended,
+            )
+            return failure(InvocationEndedError(API_TIMED_OUT)).to_dict()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["response"]
+
+
 class FnRequestHandler(ChaliceRequestHandler):
-    """ChaliceRequestHandler with API Gateway's refusals, worded as Fn's `{"error": {...}}`."""
+    """ChaliceRequestHandler with API Gateway's refusals, worded as Fn's `{"error": {...}}`, and
+    its time limit (`request_seconds`; None: none)."""
+
+    def __init__(
+        self,
+        request: Any,
+        client_address: Any,
+        server: Any,
+        app_object: Any,
+        config: Any,
+        request_seconds: float | None = None,
+    ) -> None:
+        # ChaliceRequestHandler's own __init__, with the gateway that keeps the time limit: the
+        # base class's __init__ handles the connection's requests, so the gateway comes first.
+        if request_seconds:
+            self.local_gateway = TimedGateway(app_object, config, request_seconds)
+        else:
+            self.local_gateway = LocalGateway(app_object, config)
+        BaseHTTPRequestHandler.__init__(self, request, client_address, server)
 
     def __getattr__(self, name: str) -> Any:
         # http.server looks a method's handler up as `do_<METHOD>` and answers an HTML 501 when

@@ -62,6 +62,7 @@ from fnq.local.persistence import Attached, LocalState, Recovered
 from fnq.local.provision import LOCAL_VISIBILITY_TIMEOUT_SECONDS, provision
 from fnq.local.recovery import Settled, plural
 from fnq.local.resources import FAKE_KEY
+from fnq.local.stage import deployed_api_limits
 from fnq.local.supervisor import Supervisor, adopted_children, child_environment
 
 LISTEN_BACKLOG = 128  # as werkzeug's (the moto server's)
@@ -104,8 +105,10 @@ def embedded_environment(endpoint_url: str, resources: dict[str, str], cache_dir
 _UNSET = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 
 
-def bind_api(host: str, port: int) -> Any:
-    """Chalice's local server for app.py, bound (not yet serving). Raises PortInUseError."""
+def bind_api(host: str, port: int, request_seconds: float | None = None) -> Any:
+    """Chalice's local server for app.py, bound (not yet serving). Raises PortInUseError.
+
+    `request_seconds`: the deployed API's time limit (stage.py); None, none."""
     from chalice.config import Config  # type: ignore[attr-defined]
     from chalice.local import create_local_server
 
@@ -119,7 +122,9 @@ def bind_api(host: str, port: int) -> Any:
             raise PortInUseError(str(exc)) from exc
         raise
     # Chalice's handler, hardened: unknown methods, bad Content-Length, unsendable headers.
-    server.server.RequestHandlerClass = functools.partial(FnRequestHandler, app_object=app, config=config)
+    server.server.RequestHandlerClass = functools.partial(
+        FnRequestHandler, app_object=app, config=config, request_seconds=request_seconds
+    )
     # socketserver listens with a backlog of 5: a burst of clients connecting at once overflowed
     # it (SYN cookies, then "connection reset by peer" under bench/load.py's 16 clients).
     server.server.socket.listen(LISTEN_BACKLOG)
@@ -200,8 +205,10 @@ class Stack:
     def start(self) -> int | None:
         """Start everything; answer an exit status if it could not."""
         options = self.options
+        # The deployed API's limits, as the default stage sets them: its sync cap and time limit.
+        api_limits = deployed_api_limits(os.environ)
         try:
-            self.api = bind_api(options.host, options.port)
+            self.api = bind_api(options.host, options.port, api_limits.request_seconds)
         except PortInUseError as exc:
             return refuse(options.port, "--port", exc)
         except OSError as exc:  # e.g. a privileged port, or an address this host does not have
@@ -227,6 +234,7 @@ class Stack:
         for name in _UNSET:
             os.environ.pop(name, None)
         os.environ.update(env)
+        os.environ.update(api_limits.environment())
         wiring.install(None)  # built afresh, from this environment, on the first request
         recovered = self.state.recover(Settings.from_env())
         for line in restore_report(self.state, attached, recovered):

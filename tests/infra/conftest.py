@@ -17,6 +17,7 @@ import yaml
 from moto.server import ThreadedMotoServer
 
 from chalicelib.settings import DEFAULT_REGION
+from fnq.local import stage as local_stage
 from fnq.local.resources import FAKE_KEY, create_local_resources
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,12 +73,9 @@ def chalice_config() -> dict[str, Any]:
 
 
 def stage_setting(stage: str, key: str, function: str | None = None) -> Any:
-    """A Chalice setting as Chalice resolves it: function, then stage, then top level."""
-    config = chalice_config()
-    stage_config = config["stages"][stage]
-    if function is not None and key in stage_config.get("lambda_functions", {}).get(function, {}):
-        return stage_config["lambda_functions"][function][key]
-    return stage_config.get(key, config.get(key))
+    """A Chalice setting as Chalice resolves it (function, then stage, then top level), as fn
+    start reads it."""
+    return local_stage.stage_setting(stage, key, function, REPO / ".chalice" / "config.json")
 
 
 def load_yaml(path: Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import settings, ui
+from chalicelib import errors, settings, ui
 from fnq import packaging
 from tests.infra.conftest import (
     REPO,
@@ -151,6 +151,17 @@ def test_the_worker_event_sources_read_the_stacks_queues_and_report_batch_item_f
         assert event["Type"] == "SQS"
         assert event["Properties"]["Queue"] == {"Fn::Sub": f"${{{queue}.Arn}}"}
         assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+@pytest.mark.parametrize("stage", stages())
+def test_a_request_past_api_gateways_time_limit_is_answered_504_as_fn_start_answers_it(packaged, stage):
+    definition = template_of(packaged[stage])["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    response = definition["x-amazon-apigateway-gateway-responses"]["INTEGRATION_TIMEOUT"]
+
+    assert response["statusCode"] == "504"
+    assert json.loads(response["responseTemplates"]["application/json"]) == {
+        "error": {"message": errors.API_TIMED_OUT}
+    }
 
 
 @pytest.mark.parametrize("stage", stages())

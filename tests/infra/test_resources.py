@@ -19,6 +19,7 @@ from chalicelib.settings import (
 )
 from fnq.local.event_source import MAX_BATCH
 from fnq.local.resources import LocalStackError, create_local_resources
+from fnq.local.stage import API_FUNCTION, API_GATEWAY_TIMEOUT_SECONDS, DEFAULT_STAGE, deployed_api_limits
 from fnq.local.worker import DEAD_LETTER_LIMITS, worker_limits
 from tests.infra.conftest import REPO, load_yaml, stage_setting, stages
 
@@ -176,8 +177,6 @@ def test_the_dead_letter_queue_keeps_messages_longer_than_the_calls_queue():
     assert retention("DeadLetterQueue") > retention("CallsQueue")
 
 
-# API Gateway's integration timeout (not configurable above this for a REST API's Lambda proxy).
-API_GATEWAY_TIMEOUT = 29
 # What a sync call needs besides its function: the route lookup, the record, the log and outcome.
 SYNC_MARGIN = 4
 
@@ -187,7 +186,18 @@ def test_each_stage_caps_sync_timeouts_below_what_its_api_can_serve(stage):
     cap = int(stage_setting(stage, "environment_variables")["FNQ_MAX_SYNC_TIMEOUT"])
     api = stage_setting(stage, "lambda_timeout", "api_handler")
 
-    assert 0 < cap <= min(API_GATEWAY_TIMEOUT, api) - SYNC_MARGIN
+    assert 0 < cap <= min(API_GATEWAY_TIMEOUT_SECONDS, api) - SYNC_MARGIN
+
+
+def test_fn_starts_api_keeps_the_default_stages_sync_cap_and_time_limit():
+    limits = deployed_api_limits({})
+
+    assert limits.max_sync_timeout == int(
+        stage_setting(DEFAULT_STAGE, "environment_variables")["FNQ_MAX_SYNC_TIMEOUT"]
+    )
+    assert limits.request_seconds == min(
+        API_GATEWAY_TIMEOUT_SECONDS, stage_setting(DEFAULT_STAGE, "lambda_timeout", API_FUNCTION)
+    )
 
 
 @pytest.mark.parametrize("stage", stages())
