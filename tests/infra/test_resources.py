@@ -8,6 +8,7 @@ import json
 import boto3
 import pytest
 
+from chalicelib.aws import s3
 from chalicelib.batch import WORKER_RESERVE_MB
 from chalicelib.models import Call, Route
 from chalicelib.settings import (
@@ -141,14 +142,16 @@ def test_the_table_bills_per_request_and_keeps_point_in_time_recovery():
     )
 
 
-def test_the_bucket_is_encrypted_private_and_expires_logs_and_payloads_but_not_bundles():
+def test_the_bucket_is_encrypted_private_and_expires_what_calls_leave_but_not_bundles():
     bucket = RESOURCES["DataBucket"]["Properties"]
     rules = bucket["LifecycleConfiguration"]["Rules"]
     expiring = {rule["Prefix"]: rule["ExpirationInDays"] for rule in rules if "ExpirationInDays" in rule}
 
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
-    assert expiring == {"logs/": {"Ref": "RetentionDays"}, "payloads/": {"Ref": "RetentionDays"}}
+    # Every prefix a call writes under lives as long as the call's record (DynamoDB TTL), no longer.
+    assert expiring == {prefix: {"Ref": "RetentionDays"} for prefix in (s3.LOGS, s3.RESULTS, s3.PAYLOADS)}
+    assert not any(s3.BUNDLES.startswith(prefix) for prefix in expiring)
     assert TEMPLATE["Parameters"]["RetentionDays"]["Default"] == Settings().call_retention_days
 
 
