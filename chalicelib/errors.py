@@ -76,6 +76,10 @@ API_TIMED_OUT = (
     "Endpoint request timed out: the request ran past the API's time limit "
     "(a function that runs this long belongs on an async route)"
 )
+# What API Gateway answers a path none of the API's resources match (deeper than the catch-alls),
+# by its MISSING_AUTHENTICATION_TOKEN response: Fn's words, without the path, which a static
+# gateway response cannot put into JSON safely.
+PATH_NOT_FOUND = "Path not found"
 
 
 class ServiceUnavailableError(FnqError):

@@ -165,6 +165,18 @@ def test_a_request_past_api_gateways_time_limit_is_answered_504_as_fn_start_answ
 
 
 @pytest.mark.parametrize("stage", stages())
+def test_a_path_no_resource_matches_is_fns_404_not_api_gateways_403(packaged, stage):
+    definition = template_of(packaged[stage])["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    response = definition["x-amazon-apigateway-gateway-responses"]["MISSING_AUTHENTICATION_TOKEN"]
+
+    assert response["statusCode"] == "404"
+    assert response["responseParameters"] == {"gatewayresponse.header.Content-Type": "'application/json'"}
+    assert json.loads(response["responseTemplates"]["application/json"]) == {
+        "error": {"message": errors.PATH_NOT_FOUND}
+    }
+
+
+@pytest.mark.parametrize("stage", stages())
 def test_every_function_learns_the_stacks_resources_from_its_environment(packaged, stage):
     template = template_of(packaged[stage])
     stack_variables = template["Globals"]["Function"]["Environment"]["Variables"]
