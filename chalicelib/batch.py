@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.callbacks import CallbackDeliverer
 from chalicelib.errors import FnqError, NotFoundError, TransitionError
 from chalicelib.ids import is_call_id
 from chalicelib.jsonlog import call_context
@@ -47,14 +48,29 @@ MAX_BACKOFF_SECONDS = 900
 LEASE_SLACK_SECONDS = 1
 
 
-def call_id_of(body: str) -> str | None:
-    """The call id a message carries, or None for a message that is not ours (poison)."""
+def _json_object(body: str) -> dict[str, Any]:
     try:
         value = json.loads(body)
     except ValueError:
-        return None
-    call_id = value.get("call_id") if isinstance(value, dict) else None
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def call_id_of(body: str) -> str | None:
+    """The call id a message carries, or None for a message that is not ours (poison)."""
+    call_id = _json_object(body).get("call_id")
     return call_id if isinstance(call_id, str) and is_call_id(call_id) else None
+
+
+def callback_of(body: str) -> tuple[str, int] | None:
+    """The call id and attempt number of a callback delivery message (aws/sqs.py), else None."""
+    delivery = _json_object(body).get("callback")
+    if not isinstance(delivery, dict):
+        return None
+    call_id, attempt = delivery.get("call_id"), delivery.get("attempt")
+    if not (isinstance(call_id, str) and is_call_id(call_id) and type(attempt) is int and attempt > 0):
+        return None
+    return call_id, attempt
 
 
 class Budget:
@@ -149,8 +165,10 @@ class CallBatchHandler:
         clock: Callable[[], datetime],
         margin_seconds: int = 30,
         lease_grace_seconds: int = 60,
+        callbacks: CallbackDeliverer | None = None,
     ) -> None:
         self._runner = runner
+        self._callbacks = callbacks
         self._queue = queue
         self._clock = clock
         self._margin_seconds = margin_seconds
@@ -166,7 +184,14 @@ class CallBatchHandler:
             running: dict[str, Future[Verdict]] = {}
             for record in records:
                 message_id = str(record.get("messageId", ""))
-                call_id = call_id_of(str(record.get("body", "")))
+                body = str(record.get("body", ""))
+                delivery = callback_of(body) if self._callbacks is not None else None
+                if delivery is not None:
+                    # A callback: a short POST (its timeout is well inside the worker's margin),
+                    # beside the calls, in a thread of its own. It runs no function.
+                    running[message_id] = pool.submit(self._deliver, *delivery)
+                    continue
+                call_id = call_id_of(body)
                 if call_id is None:
                     log.error("message %s carries no call id; left for the dead-letter queue", message_id)
                     verdicts[message_id] = None
@@ -221,6 +246,19 @@ class CallBatchHandler:
             # One line a call attempt: what became of its message (CloudWatch can count them).
             log.info("call %s attempt %d: %s", call.id, call.attempt, verdict.disposition.value)
             return verdict
+
+    def _deliver(self, call_id: str, attempt: int) -> Verdict:
+        """A callback attempt: done with (its retries are new, delayed messages), unless AWS failed."""
+        with call_context(call_id):
+            try:
+                if self._callbacks is not None:
+                    self._callbacks.deliver(call_id, attempt)
+            except Exception:
+                log.exception(
+                    "call %s: callback attempt %d failed; the message will be redelivered", call_id, attempt
+                )
+                return Verdict(Disposition.RETRY)
+            return Verdict(Disposition.ACK)
 
     @staticmethod
     def _failed(verdict: Verdict | None) -> bool:

@@ -26,20 +26,35 @@ def message_body(call_id: str) -> str:
     return json.dumps({"call_id": call_id}, separators=(",", ":"))
 
 
+def callback_message_body(call_id: str, app_name: str, attempt: int) -> str:
+    """A callback delivery: no `call_id` key at the top, so nothing mistakes it for a call to run."""
+    return json.dumps(
+        {"callback": {"call_id": call_id, "app": app_name, "attempt": attempt}}, separators=(",", ":")
+    )
+
+
 class SqsCallQueue:
     def __init__(self, clients: AwsClients, queue_url: str) -> None:
         self._clients = clients
         self._queue_url = queue_url
 
     def send(self, call_id: str, delay_seconds: int = 0) -> None:
+        self._send(message_body(call_id), delay_seconds, f"call {call_id}")
+
+    def send_callback(self, call_id: str, app_name: str, attempt: int, delay_seconds: int = 0) -> None:
+        self._send(
+            callback_message_body(call_id, app_name, attempt), delay_seconds, f"call {call_id}'s callback"
+        )
+
+    def _send(self, body: str, delay_seconds: int, what: str) -> None:
         try:
             self._clients.sqs.send_message(
                 QueueUrl=self._queue_url,
-                MessageBody=message_body(call_id),
+                MessageBody=body,
                 DelaySeconds=max(0, min(delay_seconds, 900)),
             )
         except (ClientError, BotoCoreError) as exc:
-            raise ServiceUnavailableError(f"Could not enqueue call {call_id}: {exc}") from exc
+            raise ServiceUnavailableError(f"Could not enqueue {what}: {exc}") from exc
 
     def redeliver_after(self, seconds_by_receipt: Mapping[str, int]) -> None:
         """ChangeMessageVisibility for up to 10 messages a request (a Lambda batch is one request)."""
