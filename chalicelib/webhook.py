@@ -4,7 +4,7 @@ http.client, not urllib: urllib resolves the host itself (a second lookup the gu
 and follows redirects. Here the connection goes to the address resolved once, the Host header
 (and TLS's server name and certificate check) name the URL's host, the peer of the connected
 socket is checked again, redirects are answered as they are (a 3xx is a failed delivery), the
-whole exchange has one timeout and at most `max_response_bytes` of the answer are read.
+connect and each read have the timeout and at most `max_response_bytes` of the answer are read.
 """
 
 from __future__ import annotations

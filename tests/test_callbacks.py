@@ -138,6 +138,21 @@ def test_a_route_callback_reaches_sync_and_cancelled_calls_and_a_duplicate_messa
     assert len(call_of(stack, "myapp", sync_id)["callbacks"]) == 1
 
 
+def test_a_call_the_dead_letter_handler_fails_gets_its_callback_too(stack: Stack, receiver: Receiver) -> None:
+    components = allowing(stack)
+    stack.deploy("myapp", "hello", type="async")
+    call_id = stack.request("POST", "/r/myapp/hello", headers={"Fn-Callback-Url": receiver.url}).headers[
+        "Fn_call_id"
+    ]
+    # Its message exhausted its receives: the dead-letter handler gets it (and the call is still queued)
+    dead = {"Records": [{"messageId": "m1", "body": json.dumps({"call_id": call_id})}]}
+    assert components.dead_letters.handle_batch(dead) == {"batchItemFailures": []}
+    stack.work()
+
+    [delivery] = receiver.deliveries
+    assert (delivery.call["id"], delivery.call["status"], delivery.call["dead"]) == (call_id, "error", True)
+
+
 def test_a_call_without_a_callback_sends_nothing(stack: Stack, receiver: Receiver) -> None:
     allowing(stack)
     stack.deploy("myapp", "hello", type="async")
