@@ -30,7 +30,7 @@ from chalicelib.errors import FnqError, NotFoundError, TransitionError
 from chalicelib.ids import is_call_id
 from chalicelib.jsonlog import call_context
 from chalicelib.models import Call, CallStatus
-from chalicelib.ports import CallQueue, CallStore, ClaimLimits
+from chalicelib.ports import CallbackDelivery, CallQueue, CallStore, ClaimLimits
 from chalicelib.runner import CallRunner, Disposition, Verdict
 
 log = logging.getLogger(__name__)
@@ -62,15 +62,17 @@ def call_id_of(body: str) -> str | None:
     return call_id if isinstance(call_id, str) and is_call_id(call_id) else None
 
 
-def callback_of(body: str) -> tuple[str, int] | None:
-    """The call id and attempt number of a callback delivery message (aws/sqs.py), else None."""
-    delivery = _json_object(body).get("callback")
-    if not isinstance(delivery, dict):
+def callback_of(body: str) -> CallbackDelivery | None:
+    """The callback delivery a message carries (aws/sqs.py), else None."""
+    fields = _json_object(body).get("callback")
+    if not isinstance(fields, dict):
         return None
-    call_id, attempt = delivery.get("call_id"), delivery.get("attempt")
-    if not (isinstance(call_id, str) and is_call_id(call_id) and type(attempt) is int and attempt > 0):
+    call_id, app, attempt, first = (fields.get(k) for k in ("call_id", "app", "attempt", "first"))
+    if not (isinstance(call_id, str) and is_call_id(call_id) and isinstance(app, str)):
         return None
-    return call_id, attempt
+    if not (type(attempt) is int and type(first) is int and 0 < first <= attempt):
+        return None
+    return CallbackDelivery(call_id, app, attempt, first)
 
 
 class Budget:
@@ -189,7 +191,7 @@ class CallBatchHandler:
                 if delivery is not None:
                     # A callback: a short POST (its timeout is well inside the worker's margin),
                     # beside the calls, in a thread of its own. It runs no function.
-                    running[message_id] = pool.submit(self._deliver, *delivery)
+                    running[message_id] = pool.submit(self._deliver, delivery)
                     continue
                 call_id = call_id_of(body)
                 if call_id is None:
@@ -247,15 +249,17 @@ class CallBatchHandler:
             log.info("call %s attempt %d: %s", call.id, call.attempt, verdict.disposition.value)
             return verdict
 
-    def _deliver(self, call_id: str, attempt: int) -> Verdict:
+    def _deliver(self, delivery: CallbackDelivery) -> Verdict:
         """A callback attempt: done with (its retries are new, delayed messages), unless AWS failed."""
-        with call_context(call_id):
+        with call_context(delivery.call_id):
             try:
                 if self._callbacks is not None:
-                    self._callbacks.deliver(call_id, attempt)
+                    self._callbacks.deliver(delivery)
             except Exception:
                 log.exception(
-                    "call %s: callback attempt %d failed; the message will be redelivered", call_id, attempt
+                    "call %s: callback attempt %d failed; the message will be redelivered",
+                    delivery.call_id,
+                    delivery.attempt,
                 )
                 return Verdict(Disposition.RETRY)
             return Verdict(Disposition.ACK)

@@ -26,7 +26,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from chalicelib import inputs
@@ -36,6 +36,7 @@ from chalicelib.models import TERMINAL_STATUSES, Call, CallbackAttempt, Callback
 from chalicelib.ports import (
     AppStore,
     CallAndOpenCallStore,
+    CallbackDelivery,
     CallbackSecretStore,
     CallPage,
     CallQuery,
@@ -126,8 +127,10 @@ class NotifyingCallStore:
 
     def _ended(self, call: Call) -> Call:
         if call.callback_url and call.status in TERMINAL_STATUSES:
+            # Numbered after the attempts of an earlier ending (a redriven call ends again).
+            first = len(call.callbacks) + 1
             try:
-                self._queue.send_callback(call.id, call.app_name, 1)
+                self._queue.send_callback(CallbackDelivery(call.id, call.app_name, first, first))
             except FnqError as exc:
                 # The call has ended all the same: its callback is lost, and the log says so.
                 log.error("call %s ended %s; its callback could not be queued: %s", call.id, call.status, exc)
@@ -236,10 +239,11 @@ class CallbackDeliverer:
         self._policy = policy
         self._send = send
 
-    def deliver(self, call_id: str, attempt: int) -> CallbackAttempt | None:
-        """Make attempt `attempt`, record it, schedule the next if it failed; answers the recorded
+    def deliver(self, delivery: CallbackDelivery) -> CallbackAttempt | None:
+        """Make the attempt, record it, schedule the next if it failed; answers the recorded
         attempt (None: nothing to do, or a duplicate message). AWS faults raise (the message
         comes back by its visibility)."""
+        call_id, attempt = delivery.call_id, delivery.attempt
         try:
             call = self._calls.get_call(call_id)
         except NotFoundError:
@@ -259,7 +263,7 @@ class CallbackDeliverer:
         }
         sent = self._post(call.callback_url, body, headers)
         outcome = sent.outcome
-        if outcome is CallbackOutcome.FAILED and attempt >= self._policy.max_attempts:
+        if outcome is CallbackOutcome.FAILED and attempt - delivery.first + 1 >= self._policy.max_attempts:
             outcome = CallbackOutcome.GAVE_UP
         error = inputs.truncated(sent.error, MAX_CALLBACK_ERROR_BYTES)
         recorded = CallbackAttempt(attempt, now, outcome, sent.status_code, error)
@@ -272,9 +276,8 @@ class CallbackDeliverer:
         )
         if outcome is CallbackOutcome.FAILED:
             try:
-                self._queue.send_callback(
-                    call_id, call.app_name, attempt + 1, self._policy.delay_after(attempt)
-                )
+                following = replace(delivery, attempt=attempt + 1)
+                self._queue.send_callback(following, self._policy.delay_after(attempt - delivery.first + 1))
             except FnqError as exc:
                 log.error("call %s: callback attempt %d could not be queued: %s", call_id, attempt + 1, exc)
         return recorded

@@ -271,14 +271,26 @@ class TokenStore(Protocol):
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class CallbackDelivery:
+    """A callback delivery attempt, as its message carries it (callbacks.py)."""
+
+    call_id: str
+    app_name: str
+    attempt: int  # this attempt's number among all of the call's (the call's `callbacks` + 1)
+    # The number of the first attempt for this ending of the call: a redriven call that ends
+    # again starts after the attempts of its earlier ending, with a fresh allowance.
+    first: int = 1
+
+
 class CallQueue(Protocol):
     def send(self, call_id: str, delay_seconds: int = 0) -> None:
         """Put the call's id on the calls queue. Raises ServiceUnavailableError on failure."""
         raise NotImplementedError
 
-    def send_callback(self, call_id: str, app_name: str, attempt: int, delay_seconds: int = 0) -> None:
-        """Put a callback delivery (the call's id, its app, the attempt's number) on the calls queue,
-        delayed by up to SQS's 900 s. Raises ServiceUnavailableError on failure."""
+    def send_callback(self, delivery: CallbackDelivery, delay_seconds: int = 0) -> None:
+        """Put a callback delivery attempt on the calls queue, delayed by up to SQS's 900 s.
+        Raises ServiceUnavailableError on failure."""
         raise NotImplementedError
 
     def redeliver_after(self, seconds_by_receipt: Mapping[str, int]) -> None:

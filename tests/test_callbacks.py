@@ -18,6 +18,7 @@ from chalicelib.addresses import AddressGuard
 from chalicelib.aws.sqs import callback_message_body
 from chalicelib.callbacks import CallbackDeliverer, CallbackPolicy, CallbackSecrets
 from chalicelib.ids import utcnow
+from chalicelib.ports import CallbackDelivery
 from chalicelib.webhook import WebhookLimits
 from tests.callback_receiver import Receiver, receiving, verified_by_the_documented_python
 from tests.conftest import Stack, create_token
@@ -129,7 +130,7 @@ def test_a_route_callback_reaches_sync_and_cancelled_calls_and_a_duplicate_messa
     assert stack.json("POST", f"/v1/apps/myapp/calls/{later_id}/cancel")[0] == 200
     stack.work()
     # A delivery's message again, as SQS may deliver one twice: the attempt is recorded already
-    components.stores.queue.send_callback(sync_id, "myapp", 1)
+    components.stores.queue.send_callback(CallbackDelivery(sync_id, "myapp", 1))
     stack.work()
 
     delivered = {d.call["id"]: d.call["status"] for d in receiver.deliveries}
@@ -138,7 +139,9 @@ def test_a_route_callback_reaches_sync_and_cancelled_calls_and_a_duplicate_messa
     assert len(call_of(stack, "myapp", sync_id)["callbacks"]) == 1
 
 
-def test_a_call_the_dead_letter_handler_fails_gets_its_callback_too(stack: Stack, receiver: Receiver) -> None:
+def test_a_call_the_dead_letter_handler_fails_gets_its_callback_and_again_when_redriven(
+    stack: Stack, receiver: Receiver
+) -> None:
     components = allowing(stack)
     stack.deploy("myapp", "hello", type="async")
     call_id = stack.request("POST", "/r/myapp/hello", headers={"Fn-Callback-Url": receiver.url}).headers[
@@ -151,6 +154,15 @@ def test_a_call_the_dead_letter_handler_fails_gets_its_callback_too(stack: Stack
 
     [delivery] = receiver.deliveries
     assert (delivery.call["id"], delivery.call["status"], delivery.call["dead"]) == (call_id, "error", True)
+
+    # Redriven, it runs and ends again: a delivery of its own, numbered after the first
+    assert stack.json("POST", f"/v1/apps/myapp/calls/{call_id}/redrive")[0] == 200
+    stack.work()
+    assert [(d.call["status"], d.headers["Fn-Callback-Attempt"]) for d in receiver.deliveries] == [
+        ("error", "1"),
+        ("success", "2"),
+    ]
+    assert [c["outcome"] for c in call_of(stack, "myapp", call_id)["callbacks"]] == ["delivered", "delivered"]
 
 
 def test_a_call_without_a_callback_sends_nothing(stack: Stack, receiver: Receiver) -> None:
@@ -253,7 +265,7 @@ def test_a_name_resolving_to_loopback_by_delivery_time_is_refused_then_and_recor
         CallbackPolicy(webhook=WebhookLimits(timeout_seconds=2)),
     )
 
-    recorded = deliverer.deliver(call_id, 1)
+    recorded = deliverer.deliver(CallbackDelivery(call_id, "myapp", 1))
 
     assert recorded is not None and recorded.outcome.value == "refused"
     assert receiver.deliveries == []
@@ -304,7 +316,7 @@ def test_the_secret_is_made_once_shown_to_deployers_only_and_rotated(secured: St
 
 
 def test_a_message_that_is_neither_a_call_nor_a_callback_is_poison_still(stack: Stack) -> None:
-    body = callback_message_body("not-an-id", "myapp", 1)
+    body = callback_message_body(CallbackDelivery("not-an-id", "myapp", 1))
     boto3.client("sqs").send_message(QueueUrl=stack.settings.calls_queue_url, MessageBody=body)
     [response] = stack.work(max_batches=1)
     assert len(response["batchItemFailures"]) == 1

@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws.clients import AwsClients
 from chalicelib.errors import ServiceUnavailableError
+from chalicelib.ports import CallbackDelivery
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
@@ -26,11 +27,10 @@ def message_body(call_id: str) -> str:
     return json.dumps({"call_id": call_id}, separators=(",", ":"))
 
 
-def callback_message_body(call_id: str, app_name: str, attempt: int) -> str:
+def callback_message_body(delivery: CallbackDelivery) -> str:
     """A callback delivery: no `call_id` key at the top, so nothing mistakes it for a call to run."""
-    return json.dumps(
-        {"callback": {"call_id": call_id, "app": app_name, "attempt": attempt}}, separators=(",", ":")
-    )
+    fields = {"call_id": delivery.call_id, "app": delivery.app_name, "attempt": delivery.attempt}
+    return json.dumps({"callback": {**fields, "first": delivery.first}}, separators=(",", ":"))
 
 
 class SqsCallQueue:
@@ -41,10 +41,8 @@ class SqsCallQueue:
     def send(self, call_id: str, delay_seconds: int = 0) -> None:
         self._send(message_body(call_id), delay_seconds, f"call {call_id}")
 
-    def send_callback(self, call_id: str, app_name: str, attempt: int, delay_seconds: int = 0) -> None:
-        self._send(
-            callback_message_body(call_id, app_name, attempt), delay_seconds, f"call {call_id}'s callback"
-        )
+    def send_callback(self, delivery: CallbackDelivery, delay_seconds: int = 0) -> None:
+        self._send(callback_message_body(delivery), delay_seconds, f"call {delivery.call_id}'s callback")
 
     def _send(self, body: str, delay_seconds: int, what: str) -> None:
         try:
