@@ -181,9 +181,7 @@ class AddressGuard:
             addresses = [literal]
         else:
             try:
-                addresses = [
-                    ipaddress.ip_address(a.split("%")[0]) for a in self._resolve(target.host, target.port)
-                ]
+                addresses = [ipaddress.ip_address(a) for a in self._resolve(target.host, target.port)]
             except (OSError, UnicodeError, ValueError) as exc:
                 raise InvalidInputError(
                     f"Invalid callback URL: host {target.host} does not resolve ({exc})"
@@ -213,6 +211,6 @@ class AddressGuard:
         """CallbackRefused unless the address (the resolved one, or the socket's peer) may be reached."""
         if self.allow_private:
             return
-        rule = address_refusal(ipaddress.ip_address(address.split("%")[0]))
+        rule = address_refusal(ipaddress.ip_address(address))
         if rule:
             raise CallbackRefused(f"refused: {address} is {rule}")
