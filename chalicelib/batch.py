@@ -25,11 +25,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.callbacks import CallbackDeliverer
 from chalicelib.errors import FnqError, NotFoundError, TransitionError
 from chalicelib.ids import is_call_id
 from chalicelib.jsonlog import call_context
 from chalicelib.models import Call, CallStatus
-from chalicelib.ports import CallQueue, CallStore, ClaimLimits
+from chalicelib.ports import CallbackDelivery, CallQueue, CallStore, ClaimLimits
 from chalicelib.runner import CallRunner, Disposition, Verdict
 
 log = logging.getLogger(__name__)
@@ -47,14 +48,31 @@ MAX_BACKOFF_SECONDS = 900
 LEASE_SLACK_SECONDS = 1
 
 
-def call_id_of(body: str) -> str | None:
-    """The call id a message carries, or None for a message that is not ours (poison)."""
+def _json_object(body: str) -> dict[str, Any]:
     try:
         value = json.loads(body)
     except ValueError:
-        return None
-    call_id = value.get("call_id") if isinstance(value, dict) else None
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def call_id_of(body: str) -> str | None:
+    """The call id a message carries, or None for a message that is not ours (poison)."""
+    call_id = _json_object(body).get("call_id")
     return call_id if isinstance(call_id, str) and is_call_id(call_id) else None
+
+
+def callback_of(body: str) -> CallbackDelivery | None:
+    """The callback delivery a message carries (aws/sqs.py), else None."""
+    fields = _json_object(body).get("callback")
+    if not isinstance(fields, dict):
+        return None
+    call_id, app, attempt, first = (fields.get(k) for k in ("call_id", "app", "attempt", "first"))
+    if not (isinstance(call_id, str) and is_call_id(call_id) and isinstance(app, str)):
+        return None
+    if not (type(attempt) is int and type(first) is int and 0 < first <= attempt):
+        return None
+    return CallbackDelivery(call_id, app, attempt, first)
 
 
 class Budget:
@@ -149,8 +167,10 @@ class CallBatchHandler:
         clock: Callable[[], datetime],
         margin_seconds: int = 30,
         lease_grace_seconds: int = 60,
+        callbacks: CallbackDeliverer | None = None,
     ) -> None:
         self._runner = runner
+        self._callbacks = callbacks
         self._queue = queue
         self._clock = clock
         self._margin_seconds = margin_seconds
@@ -166,7 +186,14 @@ class CallBatchHandler:
             running: dict[str, Future[Verdict]] = {}
             for record in records:
                 message_id = str(record.get("messageId", ""))
-                call_id = call_id_of(str(record.get("body", "")))
+                body = str(record.get("body", ""))
+                delivery = callback_of(body) if self._callbacks is not None else None
+                if delivery is not None:
+                    # A callback: a short POST (its timeout is well inside the worker's margin),
+                    # beside the calls, in a thread of its own. It runs no function.
+                    running[message_id] = pool.submit(self._deliver, delivery)
+                    continue
+                call_id = call_id_of(body)
                 if call_id is None:
                     log.error("message %s carries no call id; left for the dead-letter queue", message_id)
                     verdicts[message_id] = None
@@ -221,6 +248,21 @@ class CallBatchHandler:
             # One line a call attempt: what became of its message (CloudWatch can count them).
             log.info("call %s attempt %d: %s", call.id, call.attempt, verdict.disposition.value)
             return verdict
+
+    def _deliver(self, delivery: CallbackDelivery) -> Verdict:
+        """A callback attempt: done with (its retries are new, delayed messages), unless AWS failed."""
+        with call_context(delivery.call_id):
+            try:
+                if self._callbacks is not None:
+                    self._callbacks.deliver(delivery)
+            except Exception:
+                log.exception(
+                    "call %s: callback attempt %d failed; the message will be redelivered",
+                    delivery.call_id,
+                    delivery.attempt,
+                )
+                return Verdict(Disposition.RETRY)
+            return Verdict(Disposition.ACK)
 
     @staticmethod
     def _failed(verdict: Verdict | None) -> bool:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chalicelib import inputs
+from chalicelib.addresses import AddressGuard
+from chalicelib.callbacks import header_callback_url
 from chalicelib.errors import (
     CapacityError,
     ConflictError,
@@ -189,6 +191,7 @@ class Invoker:
         limits: InvokeLimits,
         # Withholding Authorization unless told the API is open: forgetting to say leaks nothing.
         withheld: frozenset[str] = withheld_headers(api_requires_token=True),
+        guard: AddressGuard | None = None,
     ) -> None:
         self._routes = routes
         self._calls = calls
@@ -198,6 +201,7 @@ class Invoker:
         self._clock = clock
         self._limits = limits
         self._withheld = withheld  # lower-case header names, see withheld_headers()
+        self._guard = guard or AddressGuard()  # refusing every non-public address unless told
 
     def invoke(self, app_name: str, path: str, request: IncomingRequest) -> InvokeResult:
         if len(request.body) > self._limits.max_request_bytes:
@@ -209,7 +213,14 @@ class Invoker:
         not_before = not_before_of(request.headers, now)
         if not_before is not None and route.type is not RouteType.ASYNC:
             raise InvalidInputError("Fn-Delay and Fn-Not-Before apply to async routes only")
-        call = replace(self._new_call(call_id, app, route, request, now), not_before=not_before)
+        # Fn-Callback-Url wins over the route's callback_url (checked when the route was saved).
+        asked = header_callback_url(request.headers)
+        callback_url = self._guard.registered(asked) if asked else route.callback_url
+        call = replace(
+            self._new_call(call_id, app, route, request, now),
+            not_before=not_before,
+            callback_url=callback_url,
+        )
         if route.type is RouteType.ASYNC:
             key = idempotency_key(request.headers)
             if key:

@@ -130,6 +130,9 @@ class Route:
     bundle: str = ""
     # fnq: how many times a failed *function* is retried (platform faults are always retried).
     max_retries: int = 0
+    # fnq: where every call of the route sends its record when it ends (docs/CALLBACKS.md); a
+    # call's own `Fn-Callback-Url` header wins.
+    callback_url: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -207,6 +210,41 @@ class Attempt:
         return body
 
 
+class CallbackOutcome(StrEnum):
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # non-2xx, timeout or connection error: another attempt follows, delayed
+    GAVE_UP = "gave_up"  # failed, and it was the last attempt allowed
+    REFUSED = "refused"  # the address is one callbacks may not reach (docs/SECURITY.md): no retry
+
+
+@dataclass(frozen=True)
+class CallbackAttempt:
+    """One delivery of a call's record to its callback URL, recorded on the call (never its status)."""
+
+    number: int
+    at: datetime
+    outcome: CallbackOutcome
+    status_code: int = 0  # the receiver's HTTP status; 0 when there was no answer
+    error: str = ""
+
+    def to_fn(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "number": self.number,
+            "at": format_time(self.at),
+            "outcome": self.outcome.value,
+        }
+        if self.status_code:
+            body["status_code"] = self.status_code
+        if self.error:
+            body["error"] = self.error
+        return body
+
+
+TERMINAL_STATUSES = frozenset(
+    {CallStatus.SUCCESS, CallStatus.ERROR, CallStatus.TIMEOUT, CallStatus.CANCELLED}
+)
+
+
 @dataclass(frozen=True)
 class Call:
     id: str
@@ -239,9 +277,13 @@ class Call:
     # The call's log, when it is small enough to live in the record: a sync call is written once,
     # at its end, with its log inline. None: the log is in the log store (or there is none yet).
     log: bytes | None = None
+    # Where the call's record is sent when it ends ("": nowhere), and each delivery attempt.
+    callback_url: str = ""
+    callbacks: tuple[CallbackAttempt, ...] = ()
 
     def to_fn(self) -> dict[str, Any]:
-        """Fn's call object, plus fnq's `type`, `attempt`, `attempts` (Fn clients ignore extra fields)."""
+        """Fn's call object, plus fnq's `type`, `attempt`, `attempts`, `callback_url`, `callbacks`
+        (Fn clients ignore extra fields)."""
         body: dict[str, Any] = {
             "id": self.id,
             "status": self.status.value,
@@ -270,6 +312,10 @@ class Call:
             body["dead"] = True
         if self.attempts:
             body["attempts"] = [a.to_fn() for a in self.attempts]
+        if self.callback_url:
+            body["callback_url"] = self.callback_url
+        if self.callbacks:
+            body["callbacks"] = [c.to_fn() for c in self.callbacks]
         return body
 
 

@@ -13,7 +13,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from chalicelib.models import App, Call, CallStatus, Route, RouteFormat, RouteType, RunStats, Token
+from chalicelib.models import (
+    App,
+    Call,
+    CallbackAttempt,
+    CallStatus,
+    Route,
+    RouteFormat,
+    RouteType,
+    RunStats,
+    Token,
+)
 
 
 @dataclass(frozen=True)
@@ -190,6 +200,12 @@ class CallStore(Protocol):
         """
         raise NotImplementedError
 
+    def record_callback(self, call_id: str, attempt: CallbackAttempt) -> Call:
+        """Append one callback delivery attempt to the call, only if it holds `attempt.number - 1`
+        of them: a duplicate delivery message records nothing (TransitionError). Never changes
+        the call's status."""
+        raise NotImplementedError
+
 
 class OpenCallStore(Protocol):
     """What the sweeper needs: open calls past their deadline, found by key, and its two moves."""
@@ -215,6 +231,26 @@ class OpenCallStore(Protocol):
         raise NotImplementedError
 
 
+class CallbackSecretStore(Protocol):
+    """Each app's callback signing secret, one item beside the app (deleted with it)."""
+
+    def get_secret(self, app_name: str) -> str | None:
+        """The app's secret (a strongly consistent read: a rotation is seen at once), or None."""
+        raise NotImplementedError
+
+    def add_secret(self, app_name: str, secret: str) -> str:
+        """Store `secret` unless the app has one already; answers the one the app holds now."""
+        raise NotImplementedError
+
+    def replace_secret(self, app_name: str, secret: str) -> None:
+        """Rotate: the app's secret is `secret` from now on."""
+        raise NotImplementedError
+
+
+class CallAndOpenCallStore(CallStore, OpenCallStore, Protocol):
+    """Both sides of the call table: what wraps the store for everyone (callbacks.NotifyingCallStore)."""
+
+
 class TokenStore(Protocol):
     """Scoped API tokens, found by id with one read (every request with a token reads one)."""
 
@@ -235,9 +271,26 @@ class TokenStore(Protocol):
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class CallbackDelivery:
+    """A callback delivery attempt, as its message carries it (callbacks.py)."""
+
+    call_id: str
+    app_name: str
+    attempt: int  # this attempt's number among all of the call's (the call's `callbacks` + 1)
+    # The number of the first attempt for this ending of the call: a redriven call that ends
+    # again starts after the attempts of its earlier ending, with a fresh allowance.
+    first: int = 1
+
+
 class CallQueue(Protocol):
     def send(self, call_id: str, delay_seconds: int = 0) -> None:
         """Put the call's id on the calls queue. Raises ServiceUnavailableError on failure."""
+        raise NotImplementedError
+
+    def send_callback(self, delivery: CallbackDelivery, delay_seconds: int = 0) -> None:
+        """Put a callback delivery attempt on the calls queue, delayed by up to SQS's 900 s.
+        Raises ServiceUnavailableError on failure."""
         raise NotImplementedError
 
     def redeliver_after(self, seconds_by_receipt: Mapping[str, int]) -> None:

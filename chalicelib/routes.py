@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from chalicelib import rules
+from chalicelib.addresses import AddressGuard
 from chalicelib.errors import ConflictError, InvalidInputError, NotFoundError
 from chalicelib.models import App, Route, RouteType
 from chalicelib.ports import AppStore, CodeStore, RouteStore
@@ -25,6 +26,7 @@ class Routes:
         clock: Callable[[], datetime],
         max_async_timeout: int = rules.MAX_ASYNC_TIMEOUT,
         max_sync_timeout: int = rules.MAX_SYNC_TIMEOUT,
+        guard: AddressGuard | None = None,
     ) -> None:
         self._apps = apps
         self._routes = routes
@@ -32,6 +34,7 @@ class Routes:
         self._clock = clock
         self._max_async_timeout = max_async_timeout
         self._max_sync_timeout = max_sync_timeout
+        self._guard = guard or AddressGuard()
 
     def list_routes(self, app_name: str, after_path: str | None, limit: int) -> list[Route]:
         routes = self._routes.list_routes(rules.existing_app_name(app_name), after_path, limit)
@@ -47,6 +50,7 @@ class Routes:
         )
         route = self._within_sync_limit(route, data, created=True)
         self._check_bundle(route)
+        self._check_callback(data)
         self._ensure_app(app_name)
         return self._routes.create_route(route)
 
@@ -67,6 +71,7 @@ class Routes:
             route = rules.updated_route(existing, data, now, self._max_async_timeout)
         route = self._within_sync_limit(route, data, created=existing is None)
         self._check_bundle(route)
+        self._check_callback(data)
         self._ensure_app(app_name)
         self._routes.put_route(route)
         return route, existing is None
@@ -77,6 +82,7 @@ class Routes:
         )
         route = self._within_sync_limit(route, data, created=False)
         self._check_bundle(route)
+        self._check_callback(data)
         self._routes.put_route(route)
         return route
 
@@ -104,6 +110,12 @@ class Routes:
         now = self._clock()
         with contextlib.suppress(ConflictError):  # it exists already
             self._apps.create_app(App(name=name, created_at=now, updated_at=now))
+
+    def _check_callback(self, data: dict[str, object]) -> None:
+        """A callback_url being set must point where callbacks may go (addresses.py); 400 naming
+        the rule otherwise. Checked when set, and again at every delivery."""
+        if data.get("callback_url"):
+            self._guard.registered(data["callback_url"])
 
     def _check_bundle(self, route: Route) -> None:
         if route.bundle and not self._code.has_bundle(route.bundle):

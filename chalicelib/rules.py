@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib import inputs
+from chalicelib.addresses import parse_callback_url
 from chalicelib.bundles import is_digest
 from chalicelib.errors import ConflictError, InvalidInputError, app_not_found
 from chalicelib.inputs import size_text
@@ -335,6 +336,10 @@ def _apply(route: Route, data: dict[str, Any], merge: bool = False) -> Route:
         if not isinstance(data["bundle"], str) or not is_digest(data["bundle"]):
             raise InvalidInputError("Invalid route bundle: expected sha256:<64 hex digits>")
         changes["bundle"] = data["bundle"]
+    if "callback_url" in data and data["callback_url"] is not None:
+        # fnq's: "" removes it (Fn's clients never send the field, so Fn's zero-value merge is moot).
+        url = data["callback_url"]
+        changes["callback_url"] = parse_callback_url(url).url if url != "" else ""
     config = _config(data.get("config"), "route config")
     headers = _headers(data.get("headers"))
     annotations = _annotations(data.get("annotations"), creating=not merge)

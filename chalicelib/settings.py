@@ -34,6 +34,10 @@ ENV_ASYNC_PROCESS_WAIT_SECONDS = "FNQ_ASYNC_PROCESS_WAIT_SECONDS"
 ENV_SWEEP_QUEUED_SECONDS = "FNQ_SWEEP_QUEUED_SECONDS"
 ENV_SWEEP_INTERVAL_SECONDS = "FNQ_SWEEP_INTERVAL_SECONDS"
 ENV_WORKER_MARGIN_SECONDS = "FNQ_WORKER_MARGIN_SECONDS"
+ENV_CALLBACK_ALLOW_PRIVATE = "FNQ_CALLBACK_ALLOW_PRIVATE"
+ENV_CALLBACK_MAX_ATTEMPTS = "FNQ_CALLBACK_MAX_ATTEMPTS"
+ENV_CALLBACK_BACKOFF_SECONDS = "FNQ_CALLBACK_BACKOFF_SECONDS"
+ENV_CALLBACK_TIMEOUT_SECONDS = "FNQ_CALLBACK_TIMEOUT_SECONDS"
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 ENV_REGION = "AWS_DEFAULT_REGION"
 DEFAULT_REGION = "us-east-1"
@@ -108,6 +112,14 @@ class Settings:
     # plus this margin (fetching code and body, storing the log, recording the outcome). Below the
     # lease grace, so that the longest async timeout still fits a fresh 900 s invocation.
     worker_margin_seconds: int = 30
+    # Completion callbacks (docs/CALLBACKS.md): loopback, private, link-local and other non-public
+    # addresses are refused unless this is set (`fn start` sets it: its receivers are local).
+    callback_allow_private: bool = False
+    # Delivery attempts of one callback, and the wait before the 2nd (times 4 each time, at most 900 s).
+    callback_max_attempts: int = 5
+    callback_backoff_seconds: int = 30
+    # One attempt's connect and each read; a delivery runs inside the worker's margin.
+    callback_timeout_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -149,4 +161,17 @@ class Settings:
             sweep_queued_seconds=max(1, int(env.get(ENV_SWEEP_QUEUED_SECONDS, base.sweep_queued_seconds))),
             sweep_interval_seconds=float(env.get(ENV_SWEEP_INTERVAL_SECONDS, base.sweep_interval_seconds)),
             worker_margin_seconds=int(env.get(ENV_WORKER_MARGIN_SECONDS, base.worker_margin_seconds)),
+            callback_allow_private=_flag(env.get(ENV_CALLBACK_ALLOW_PRIVATE, "")),
+            callback_max_attempts=max(1, int(env.get(ENV_CALLBACK_MAX_ATTEMPTS, base.callback_max_attempts))),
+            callback_backoff_seconds=max(
+                0, int(env.get(ENV_CALLBACK_BACKOFF_SECONDS, base.callback_backoff_seconds))
+            ),
+            callback_timeout_seconds=float(
+                env.get(ENV_CALLBACK_TIMEOUT_SECONDS, base.callback_timeout_seconds)
+            ),
         )
+
+
+def _flag(value: str) -> bool:
+    """An on/off setting: on for 1, true, yes, on (any case); off for anything else, unset included."""
+    return value.strip().lower() in ("1", "true", "yes", "on")

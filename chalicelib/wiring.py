@@ -11,17 +11,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from chalicelib.addresses import AddressGuard
 from chalicelib.apps import Apps
 from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.dynamodb.apps import DynamoAppStore
 from chalicelib.aws.dynamodb.calls import DynamoCallStore
 from chalicelib.aws.dynamodb.routes import DynamoRouteStore
+from chalicelib.aws.dynamodb.secrets import DynamoCallbackSecretStore
 from chalicelib.aws.dynamodb.table import DynamoTable
 from chalicelib.aws.dynamodb.tokens import DynamoTokenStore
 from chalicelib.aws.s3 import S3Blobs
 from chalicelib.aws.sqs import SqsCallQueue
 from chalicelib.batch import CallBatchHandler, DeadLetterHandler
 from chalicelib.cache import CachedAppStore, CachedRouteStore, RouteCache
+from chalicelib.callbacks import CallbackDeliverer, CallbackPolicy, CallbackSecrets, NotifyingCallStore
 from chalicelib.calls import Calls
 from chalicelib.execute.executor import Executor
 from chalicelib.execute.guard import guard_this_process
@@ -35,6 +38,7 @@ from chalicelib.settings import Settings
 from chalicelib.sweeper import Sweeper
 from chalicelib.tokens import Tokens
 from chalicelib.uploads import BundleUploads
+from chalicelib.webhook import WebhookLimits
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,10 @@ class Stores:
 
     apps: CachedAppStore
     routes: CachedRouteStore
-    calls: DynamoCallStore
+    # Every write that ends a call with a callback URL also queues its delivery (callbacks.py).
+    calls: NotifyingCallStore
     tokens: DynamoTokenStore
+    callback_secrets: DynamoCallbackSecretStore
     blobs: S3Blobs  # code bundles, logs and large payloads
     queue: SqsCallQueue
 
@@ -64,13 +70,17 @@ class Components:
 def build_stores(settings: Settings, clients: AwsClients) -> Stores:
     table = DynamoTable(clients, settings.table, settings.call_shards)
     cache = RouteCache(settings.route_cache_seconds)
+    queue = SqsCallQueue(clients, settings.calls_queue_url)
     return Stores(
         apps=CachedAppStore(DynamoAppStore(table), cache),
         routes=CachedRouteStore(DynamoRouteStore(table), cache),
-        calls=DynamoCallStore(table, settings.call_retention_days, settings.sweep_queued_seconds),
+        calls=NotifyingCallStore(
+            DynamoCallStore(table, settings.call_retention_days, settings.sweep_queued_seconds), queue
+        ),
         tokens=DynamoTokenStore(table),
+        callback_secrets=DynamoCallbackSecretStore(table),
         blobs=S3Blobs(clients, settings.bucket, settings.cache_dir),
-        queue=SqsCallQueue(clients, settings.calls_queue_url),
+        queue=queue,
     )
 
 
@@ -101,6 +111,8 @@ def build(
         lease_grace_seconds=settings.lease_grace_seconds,
         lease_seconds=settings.lease_seconds if settings.heartbeat_seconds > 0 else 0,
     )
+    guard = AddressGuard(settings.callback_allow_private)
+    callback_secrets = CallbackSecrets(stores.apps, stores.callback_secrets)
     use_cases = UseCases(
         apps=Apps(stores.apps, stores.blobs, clock),
         routes=Routes(
@@ -110,6 +122,7 @@ def build(
             clock,
             settings.max_async_timeout,
             settings.max_sync_timeout,
+            guard,
         ),
         bundles=BundleUploads(stores.blobs),
         invoker=Invoker(
@@ -121,9 +134,23 @@ def build(
             clock,
             limits,
             withheld_headers(bool(settings.api_token)),
+            guard,
         ),
         calls=Calls(stores.apps, stores.calls, stores.queue, stores.blobs, clock),
         tokens=Tokens(stores.tokens, clock, settings.api_token),
+        callback_secrets=callback_secrets,
+    )
+    deliverer = CallbackDeliverer(
+        stores.calls,
+        callback_secrets,
+        stores.queue,
+        guard,
+        clock,
+        CallbackPolicy(
+            settings.callback_max_attempts,
+            settings.callback_backoff_seconds,
+            WebhookLimits(settings.callback_timeout_seconds),
+        ),
     )
     return Components(
         settings,
@@ -132,7 +159,12 @@ def build(
         use_cases,
         runner,
         CallBatchHandler(
-            runner, stores.queue, clock, settings.worker_margin_seconds, settings.lease_grace_seconds
+            runner,
+            stores.queue,
+            clock,
+            settings.worker_margin_seconds,
+            settings.lease_grace_seconds,
+            callbacks=deliverer,
         ),
         DeadLetterHandler(stores.calls, clock),
         Sweeper(stores.calls, stores.queue, clock),

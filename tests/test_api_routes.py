@@ -36,7 +36,7 @@ def test_a_route_object_has_fns_fields_in_fns_order_with_empty_maps_left_out(sta
         ["app_name", "path", "image", "memory", "cpus"],
         ["type", "format", "timeout", "idle_timeout"],
     )
-    fnq = ["bundle", "max_retries", "created_at", "updated_at"]
+    fnq = ["bundle", "max_retries", "callback_url", "created_at", "updated_at"]
     assert list(full) == [*head, "headers", *tail, "config", *fnq]
     assert list(bare) == [*head, *tail, *fnq]
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from chalicelib import wiring
 from tests.aws_requests import async_call_requests, count_requests
+from tests.callback_receiver import receiving
 from tests.conftest import Stack
 
 NOISY = """
@@ -61,3 +64,26 @@ def test_a_sync_call_whose_log_is_over_the_inline_bound_writes_it_to_s3_first(st
     assert stack.request("POST", "/r/myapp/noisy").status_code == 200
 
     assert requests == ["PutObject", "PutItem"]
+
+
+def test_a_callback_delivered_at_its_first_attempt_costs_four_more_requests(stack: Stack) -> None:
+    local = replace(stack, settings=replace(stack.settings, callback_allow_private=True))  # as fn start
+    wiring.install(wiring.build(local.settings))
+    with receiving() as receiver:
+        stack.deploy("myapp", "hello", type="async", callback_url=receiver.url)
+        cold, warm, call_id = async_call_requests(local, "myapp", "hello")
+
+    call = ["PutItem", "SendMessage", "UpdateItem", "PutObject", "PutObject", "UpdateItem"]
+    callback = [
+        "SendMessage",  # the delivery's message, sent as the call ends
+        "GetItem",  # the call (the body sent)
+        "GetItem",  # the app's secret
+        "UpdateItem",  # the attempt, recorded on the call
+    ]
+    assert warm == call + callback
+    assert "PutItem" in cold[cold.index("SendMessage", 2) :]  # the app's secret, made at its first use
+    assert len(receiver.deliveries) == 2
+    assert (
+        stack.json("GET", f"/v1/apps/myapp/calls/{call_id}")[1]["call"]["callbacks"][0]["outcome"]
+        == "delivered"
+    )

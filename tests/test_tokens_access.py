@@ -29,6 +29,7 @@ REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
     "version": ("/version", {}),
     "apps": ("/v1/apps", {"POST": {"app": {"name": "{app}", "config": "not a map"}}}),
     "app": ("/v1/apps/{app}", {"PATCH": {"app": {}}}),
+    "callback_secret": ("/v1/apps/{app}/callback_secret", {}),
     "routes": ("/v1/apps/{app}/routes", {"POST": {"route": {}}}),
     "route": ("/v1/apps/{app}/routes/x", {"PUT": {"route": {"image": 1}}, "PATCH": {"route": {}}}),
     "calls": ("/v1/apps/{app}/calls", {}),

@@ -17,7 +17,7 @@ def test_finished_calls_never_move_and_only_an_error_may_be_redriven_to_queued()
 
 
 def test_the_store_refuses_a_write_the_table_does_not_allow(stack: Stack) -> None:
-    store = stack.components.stores.calls
+    store = stack.components.stores.calls.inner  # the table's store, under the callbacks wrapper
     with pytest.raises(ValueError, match="not a transition"):
         store._move("01BVJ5T7CA07WGE00000000000", {CallStatus.SUCCESS}, CallStatus.QUEUED)  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="not a transition"):

@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws.clients import AwsClients
 from chalicelib.errors import ServiceUnavailableError
+from chalicelib.ports import CallbackDelivery
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
@@ -26,20 +27,32 @@ def message_body(call_id: str) -> str:
     return json.dumps({"call_id": call_id}, separators=(",", ":"))
 
 
+def callback_message_body(delivery: CallbackDelivery) -> str:
+    """A callback delivery: no `call_id` key at the top, so nothing mistakes it for a call to run."""
+    fields = {"call_id": delivery.call_id, "app": delivery.app_name, "attempt": delivery.attempt}
+    return json.dumps({"callback": {**fields, "first": delivery.first}}, separators=(",", ":"))
+
+
 class SqsCallQueue:
     def __init__(self, clients: AwsClients, queue_url: str) -> None:
         self._clients = clients
         self._queue_url = queue_url
 
     def send(self, call_id: str, delay_seconds: int = 0) -> None:
+        self._send(message_body(call_id), delay_seconds, f"call {call_id}")
+
+    def send_callback(self, delivery: CallbackDelivery, delay_seconds: int = 0) -> None:
+        self._send(callback_message_body(delivery), delay_seconds, f"call {delivery.call_id}'s callback")
+
+    def _send(self, body: str, delay_seconds: int, what: str) -> None:
         try:
             self._clients.sqs.send_message(
                 QueueUrl=self._queue_url,
-                MessageBody=message_body(call_id),
+                MessageBody=body,
                 DelaySeconds=max(0, min(delay_seconds, 900)),
             )
         except (ClientError, BotoCoreError) as exc:
-            raise ServiceUnavailableError(f"Could not enqueue call {call_id}: {exc}") from exc
+            raise ServiceUnavailableError(f"Could not enqueue {what}: {exc}") from exc
 
     def redeliver_after(self, seconds_by_receipt: Mapping[str, int]) -> None:
         """ChangeMessageVisibility for up to 10 messages a request (a Lambda batch is one request)."""

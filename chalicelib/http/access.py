@@ -57,6 +57,9 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("app", "GET"): READ,
     ("app", "PATCH"): DEPLOY,
     ("app", "DELETE"): DEPLOY,
+    # The key that signs the app's callbacks: whoever holds it can forge one, so not READ.
+    ("callback_secret", "GET"): DEPLOY,
+    ("callback_secret", "POST"): DEPLOY,
     ("routes", "GET"): READ,
     ("routes", "POST"): DEPLOY,
     ("route", "GET"): READ,

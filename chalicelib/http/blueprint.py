@@ -20,6 +20,7 @@ from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
 from chalicelib import errors
 from chalicelib.apps import Apps
+from chalicelib.callbacks import CallbackSecrets
 from chalicelib.calls import Calls
 from chalicelib.http import access
 from chalicelib.http.responses import error_response, failure
@@ -45,6 +46,7 @@ class UseCases:
     invoker: Invoker
     calls: Calls
     tokens: Tokens
+    callback_secrets: CallbackSecrets
 
 
 bp = Blueprint(__name__)

@@ -84,8 +84,24 @@ def delete_app(app: str) -> Response:
     return ok({"message": "App deleted"})
 
 
+def callback_secret_reply(message: str, app: str, secret: str) -> Response:
+    return ok({"message": message, "callback_secret": {"app_name": app, "secret": secret}})
+
+
+def get_callback_secret(app: str) -> Response:
+    """fnq's: the key that signs the app's completion callbacks (made at its first use)."""
+    return callback_secret_reply("Callback secret", app, use_cases().callback_secrets.secret(app))
+
+
+def rotate_callback_secret(app: str) -> Response:
+    return callback_secret_reply("Callback secret rotated", app, use_cases().callback_secrets.rotate(app))
+
+
 register("/v1/apps", "apps", GET=list_apps, POST=create_app)
 register("/v1/apps/{app}", "app", GET=get_app, PATCH=update_app, DELETE=delete_app)
+register(
+    "/v1/apps/{app}/callback_secret", "callback_secret", GET=get_callback_secret, POST=rotate_callback_secret
+)
 
 
 # ------------------------------------------------------------------- routes

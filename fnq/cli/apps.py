@@ -136,6 +136,16 @@ def config_unset(factory: CliFactory, app: str, key: str) -> None:
     click.echo(f"removed key '{key}' from app '{app}' ")
 
 
+@apps.command("callback-secret")
+@click.argument("app")
+@click.option("--rotate", is_flag=True, help="make a new secret; the old one stops signing at once")
+@pass_factory
+def callback_secret(factory: CliFactory, app: str, rotate: bool) -> None:
+    """print the secret that signs the app's completion callbacks (fnq)"""
+    answer = factory.create_client().api("POST" if rotate else "GET", f"/apps/{app}/callback_secret")
+    click.echo(wrapped(answer, "callback_secret").get("secret", ""))
+
+
 def _get_app(client: FnClient, app: str) -> dict[str, Any]:
     return wrapped(client.api("GET", f"/apps/{app}"), "app")
 

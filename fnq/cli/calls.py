@@ -12,7 +12,7 @@ from fnq.cli.client import API_PREFIX, FnClient, encode_path, error_message, pag
 from fnq.cli.errors import ApiError, CliError
 from fnq.cli.factory import CliFactory, pass_factory
 from fnq.cli.group import FnGroup
-from fnq.cli.output import call_block
+from fnq.cli.output import call_block, callback_lines
 from fnq.cli.params import unix_seconds
 
 # Wire statuses of a call that has not finished: fnq's `queued`/`running`, and Fn's `delayed`
@@ -40,7 +40,7 @@ def get_call(factory: CliFactory, app: str, call_id: str, wait: bool, timeout: f
     """get function call info per app"""
     client = factory.create_client()
     call = _wait_for_call(factory, client, app, call_id, timeout) if wait else _get_call(client, app, call_id)
-    click.echo(call_block(call, app), nl=False)
+    click.echo(call_block(call, app) + callback_lines(call), nl=False)
 
 
 @calls.command("list")

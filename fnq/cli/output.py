@@ -61,6 +61,22 @@ def call_block(call: Mapping[str, Any], app: str = "") -> str:
     return block
 
 
+def callback_lines(call: Mapping[str, Any]) -> str:
+    """fnq's completion callback of a call, after Fn's block: its URL and one line an attempt
+    (nothing for a call without a callback, so Fn's output is unchanged there)."""
+    if not call.get("callback_url"):
+        return ""
+    lines = [f"Callback URL: {call['callback_url']}"]
+    for attempt in call.get("callbacks") or []:
+        status = attempt.get("status_code")
+        detail = attempt.get("error") or (f"HTTP {status}" if status else "")
+        lines.append(
+            f"Callback attempt {attempt.get('number')}: {format_time(attempt.get('at'))} "
+            f"{attempt.get('outcome', '')}{f' ({detail})' if detail else ''}"
+        )
+    return "\n".join(lines) + "\n\n"
+
+
 def go_json(value: Any) -> str:
     """Go's `json.Encoder` with `SetIndent("", "\\t")`: sorted keys (Fn's models are generated with
     fields in alphabetical order), HTML-safe escapes, and a trailing newline."""

@@ -45,6 +45,7 @@ from chalicelib.settings import (
     ENV_API_TOKEN,
     ENV_BUCKET,
     ENV_CACHE_DIR,
+    ENV_CALLBACK_ALLOW_PRIVATE,
     ENV_CALLS_QUEUE_URL,
     ENV_DEAD_LETTER_QUEUE_URL,
     ENV_ENDPOINT_URL,
@@ -97,6 +98,9 @@ def embedded_environment(endpoint_url: str, resources: dict[str, str], cache_dir
         ENV_REGION: DEFAULT_REGION,
         "AWS_REGION": DEFAULT_REGION,
         ENV_CACHE_DIR: cache_dir,
+        # Completion callbacks may go to loopback and private addresses here (the developer's own
+        # receivers), unless the environment says otherwise (docs/CALLBACKS.md).
+        ENV_CALLBACK_ALLOW_PRIVATE: os.environ.get(ENV_CALLBACK_ALLOW_PRIVATE, "1"),
         **resources,
     }
 

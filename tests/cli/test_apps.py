@@ -144,3 +144,13 @@ def test_a_config_pair_without_an_equals_sign_is_refused_before_sending(fn: RunF
 
     assert (result.exit_code, result.stderr) == (1, "ERROR: invalid config 'oops': expected KEY=VALUE\n")
     assert peer.requests == []
+
+
+def test_apps_callback_secret_prints_the_secret_and_rotates_it_when_asked(fn: RunFn, peer: FnPeer) -> None:
+    reply = {"callback_secret": {"app_name": "myapp", "secret": "fnqcb_1"}}
+    peer.on("GET", "/v1/apps/myapp/callback_secret", body=reply)
+    peer.on("POST", "/v1/apps/myapp/callback_secret", body={"callback_secret": {"secret": "fnqcb_2"}})
+
+    assert fn("apps", "callback-secret", "myapp").stdout == "fnqcb_1\n"
+    assert fn("apps", "callback-secret", "myapp", "--rotate").stdout == "fnqcb_2\n"
+    assert peer.seen == ["GET /v1/apps/myapp/callback_secret", "POST /v1/apps/myapp/callback_secret"]

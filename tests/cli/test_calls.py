@@ -36,6 +36,37 @@ def test_calls_get_adds_the_error_reason_after_a_blank_line(fn: RunFn, peer: FnP
     assert result.stdout == BLOCK.replace("success", "error") + "Error reason: container exit code 1\n\n"
 
 
+def test_calls_get_adds_fnqs_callback_attempts_after_fns_block(fn: RunFn, peer: FnPeer) -> None:
+    attempts = [
+        {
+            "number": 1,
+            "at": "2018-05-30T12:00:03.000Z",
+            "outcome": "failed",
+            "status_code": 500,
+            "error": "HTTP 500",
+        },
+        {
+            "number": 2,
+            "at": "2018-05-30T12:00:04.25Z",
+            "outcome": "refused",
+            "error": "refused: 10.0.0.1 is private",
+        },
+        {"number": 3, "at": "2018-05-30T12:00:05Z", "outcome": "delivered", "status_code": 204},
+    ]
+    called = call_json(callback_url="https://hooks.example/x", callbacks=attempts)
+    peer.on("GET", f"/v1/apps/myapp/calls/{CALL_ID}", body={"call": called})
+
+    result = fn("calls", "get", "myapp", CALL_ID)
+
+    assert result.stdout == BLOCK + (
+        "Callback URL: https://hooks.example/x\n"
+        "Callback attempt 1: 2018-05-30T12:00:03.000Z failed (HTTP 500)\n"
+        "Callback attempt 2: 2018-05-30T12:00:04.250Z refused (refused: 10.0.0.1 is private)\n"
+        "Callback attempt 3: 2018-05-30T12:00:05.000Z delivered (HTTP 204)\n"
+        "\n"
+    )
+
+
 def test_calls_get_normalises_times_as_gos_strfmt_does(fn: RunFn, peer: FnPeer) -> None:
     odd = call_json(created_at="2018-05-30T12:00:00.123456789Z", started_at="2018-05-30T14:00:00.5+02:00")
     del odd["completed_at"]

@@ -49,9 +49,12 @@ OPEN_FIELDS = [
 LISTED_FIELDS = [*CALL_FIELDS, "name", "config", "annotations", "updated_at"]
 LISTING_INDEXES = {"gsi1", "gsi2", "gsi3"}  # the calls listings read (the sweeper's `open` is not one)
 # Call fields a listing does not show: what the worker needs (the function snapshot, the request,
-# the lease and the attempt bookkeeping) and the inline log, read from the record itself.
+# the lease and the attempt bookkeeping), the inline log, read from the record itself, and the
+# completion callback (its URL and attempts: GET of the call shows them; projected, every
+# delivery attempt would write three index entries too).
 UNLISTED_CALL_FIELDS = {
     "function", "request", "lease_seconds", "lease_expires_at", "redrive_base", "attempt_started_at", "log",
+    "callback_url", "callbacks",
 }  # fmt: skip
 
 

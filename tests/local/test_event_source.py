@@ -81,6 +81,26 @@ def test_a_batch_reaches_the_handler_as_a_lambda_sqs_event(sqs: Any) -> None:
     assert depth(sqs, queue) == 0
 
 
+def test_a_delayed_message_is_handed_to_the_handler_only_after_its_delay_as_sqs_does(sqs: Any) -> None:
+    """Callback retries and short delayed calls are messages sent with DelaySeconds: the local
+    event source receives through the embedded SQS, which keeps them hidden until then."""
+    queue = make_queue(sqs, "delayed")
+    sqs.send_message(QueueUrl=queue, MessageBody="later", DelaySeconds=2)
+    send(sqs, queue, "now")
+    handler = Recorder()
+    source = SqsEventSource(sqs, queue, handler, REGION, wait_seconds=0)
+
+    assert source.poll_once() == 1
+    assert [r["body"] for r in handler.events[0]["Records"]] == ["now"]
+    delayed = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+    assert delayed["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"  # there, not yet receivable
+
+    waiting = SqsEventSource(sqs, queue, handler, REGION, wait_seconds=1)
+    while not waiting.poll_once():
+        pass
+    assert [r["body"] for r in handler.events[1]["Records"]] == ["later"]
+
+
 def test_only_the_records_reported_failed_stay_on_the_queue(sqs: Any) -> None:
     queue = make_queue(sqs, "partial")
     send(sqs, queue, "ok-1", "bad", "ok-2")

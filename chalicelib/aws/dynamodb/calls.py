@@ -31,6 +31,7 @@ from chalicelib.models import (
     TRANSITIONS,
     Attempt,
     Call,
+    CallbackAttempt,
     CallStatus,
     RunStats,
 )
@@ -410,6 +411,29 @@ class DynamoCallStore:
             until=epoch_ms(now) + lease_seconds * 1000,
             attempt=attempt,
         )
+
+    def record_callback(self, call_id: str, attempt: CallbackAttempt) -> Call:
+        """Append the attempt if the call holds exactly the attempts before it (no status change)."""
+        prior = attempt.number - 1
+        # A record written before callbacks existed has no list at all: that is none yet too.
+        held = "size(#callbacks) = :prior" + (" OR attribute_not_exists(#callbacks)" if prior == 0 else "")
+        named: dict[str, Any] = {"empty": [], "entry": CALL.value("callbacks", (attempt,)), "prior": prior}
+        try:
+            item = self._table.update(
+                call_key(call_id),
+                "SET #callbacks = list_append(if_not_exists(#callbacks, :empty), :entry)",
+                f"attribute_exists(pk) AND ({held})",
+                {"#callbacks": "callbacks"},
+                named,
+            )
+        except ConditionFailed as exc:
+            if exc.old is None:
+                raise call_not_found() from exc
+            raise TransitionError(
+                f"Call {call_id}: callback attempt {attempt.number} was recorded already",
+                CALL.decode(exc.old),
+            ) from exc
+        return CALL.decode(item)
 
     def _move(
         self,

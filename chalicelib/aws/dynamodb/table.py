@@ -3,6 +3,7 @@
     item   pk          sk            gsi1pk               gsi1sk  gsi2pk                      gsi2sk
     app    APP#<app>   #APP          APPS                 <app>   -                           -
     route  APP#<app>   ROUTE#<path>  -                    -       -                           -
+    secret APP#<app>   #CALLBACK_SECRET  (an app's callback signing secret)
     call   CALL#<id>   #CALL         CALLS#<app>#<shard>  <id>    CALLS#<app>#<path>#<shard>  <id>
     key    IDEM#<app>#<Idempotency-Key>  #IDEM  -             -       -                           -
     token  TOKENS      TOKEN#<id>    -                    -       -                           -
@@ -30,6 +31,7 @@ from chalicelib.errors import FnqError, PayloadTooLargeError
 from chalicelib.ids import CROCKFORD
 
 APP_SK = "#APP"
+CALLBACK_SECRET_SK = "#CALLBACK_SECRET"
 CALL_SK = "#CALL"
 IDEMPOTENCY_SK = "#IDEM"
 ROUTE_PREFIX = "ROUTE#"
@@ -53,6 +55,10 @@ def app_partition(app_name: str) -> str:
 
 def app_key(app_name: str) -> dict[str, str]:
     return {"pk": app_partition(app_name), "sk": APP_SK}
+
+
+def callback_secret_key(app_name: str) -> dict[str, str]:
+    return {"pk": app_partition(app_name), "sk": CALLBACK_SECRET_SK}
 
 
 def route_key(app_name: str, path: str) -> dict[str, str]:
