@@ -87,12 +87,36 @@ def test_sigterm_stops_everything_with_exit_status_0_and_no_worker_left() -> Non
     assert started.output.splitlines()[-1] == "Stopped"
 
 
-def test_a_worker_whose_fn_start_was_killed_does_not_outlive_it() -> None:
+def test_a_worker_and_an_embedded_aws_whose_fn_start_was_killed_do_not_outlive_it() -> None:
     started = FnStart(free_port()).ready()
-    worker = started.worker_pid
+    children = (started.worker_pid, started.aws_pid)
+    assert all(alive(pid) for pid in children)
     started.popen.kill()
     started.popen.wait(10)
     deadline = time.monotonic() + 10
-    while alive(worker) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not alive(worker), started.output
+    assert not any(alive(pid) for pid in children), started.output
+
+
+def test_the_embedded_aws_runs_apart_and_fn_start_stops_with_status_1_when_it_dies(tmp_path: Path) -> None:
+    # GIVEN a stack whose embedded AWS is a process of its own, beside the API's and the worker's
+    started = FnStart(free_port(), data_dir=tmp_path / "data").ready()
+    aws, worker = started.aws_pid, started.worker_pid
+    assert aws not in (started.popen.pid, worker) and alive(aws)
+    http = Http(started.url)
+    http.deploy(tmp_path, "kept", "hello", "async")
+
+    # WHEN it dies
+    os.kill(aws, signal.SIGKILL)
+
+    # THEN fn start says so and stops (it is not restarted: a new one would start empty), its
+    # worker with it, and the state keeps what was answered: the next start restores it
+    assert started.popen.wait(30) == 1, started.output
+    assert f"ERROR: the embedded AWS (pid {aws}) killed by SIGKILL; fn start stops" in started.output
+    assert not alive(worker)
+    again = FnStart(free_port(), data_dir=tmp_path / "data").ready()
+    try:
+        Http(again.url).async_call_succeeds("kept", "hello")
+    finally:
+        assert again.stop() == 0, again.output
