@@ -27,7 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.load import local_stack, percentile
+from bench.load import REPO, local_stack, percentile
+from bench.report import Line
+from bench.sizes import Sizes
 from chalicelib.bundles import digest_of, make_bundle
 
 HTTP_TIMEOUT_SECONDS = 120.0
@@ -205,6 +207,56 @@ def run_burst(
     return burst
 
 
+def capped_stack_burst(workdir: Path, calls: int, cap: int, sleep_ms: int, code: Path = REPO) -> Burst:
+    """`fn start` (of checkout `code`) with `cap` processes a function, and a burst against it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {"FNQ_MAX_PROCESSES_PER_FUNCTION": str(cap), "FNQ_PROCESS_WAIT_SECONDS": "60"}
+    with local_stack(workdir, env=env, code=code) as target:
+        return run_burst(target.api_url, workdir, calls, cap, sleep_ms)
+
+
+def measure(sizes: Sizes, workdir: Path, only: frozenset[str] = frozenset()) -> list[Line]:
+    """The "burst" row: /version's latency while 200 sync calls hit a hot function capped at 4."""
+    calls, cap, sleep_ms = 200, 4, 50
+    before = (
+        capped_stack_burst(workdir / "before", calls, cap, sleep_ms, Path(sizes.before))
+        if sizes.before
+        else None
+    )
+    after = capped_stack_burst(workdir / "after", calls, cap, sleep_ms)
+
+    def latencies(burst: Burst) -> str:
+        ms = burst.version_ms
+        high = max(ms, default=0)
+        return f"p50 {percentile(ms, 0.5):.0f} ms, p95 {percentile(ms, 0.95):.0f} ms, max {high:.0f} ms"
+
+    measured = f"max {max(after.version_ms, default=0):.0f} ms"
+    detail = f"{len(after.version_ms)} answers: {latencies(after)}"
+    if before is not None:
+        measured += f" vs {max(before.version_ms, default=0):.0f} ms before"
+        detail += f"; before {len(before.version_ms)} answers: {latencies(before)}"
+    verdicts = [
+        f"{name} FAILED: " + "; ".join(b.violations)
+        for name, b in (("before", before), ("after", after))
+        if b and b.violations
+    ]
+    detail += (
+        f"; burst served in {after.seconds:.1f} s, statuses {dict(sorted(after.statuses.items()))}, "
+        f"most processes {after.most_processes} (cap {cap}); "
+        + ("; ".join(verdicts) if verdicts else "cap held, every call 200 or 503 + Retry-After")
+    )
+    return [
+        Line(
+            "#10",
+            f"`/version` under {calls} sync calls at once on a hot function capped at {cap} "
+            f"({sleep_ms} ms a call)",
+            measured,
+            detail,
+            "< 1 s throughout (issue #10)",
+        )
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.guests", description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=200)
@@ -217,9 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.api_url:
             burst = run_burst(args.api_url, workdir, args.calls, args.cap, args.sleep_ms)
         else:
-            env = {"FNQ_MAX_PROCESSES_PER_FUNCTION": str(args.cap), "FNQ_PROCESS_WAIT_SECONDS": "60"}
-            with local_stack(workdir, env=env) as target:
-                burst = run_burst(target.api_url, workdir, args.calls, args.cap, args.sleep_ms)
+            burst = capped_stack_burst(workdir, args.calls, args.cap, args.sleep_ms)
     print(burst.render())
     return 1 if burst.violations else 0
 

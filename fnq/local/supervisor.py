@@ -1,7 +1,9 @@
 """Keep one child process running: restart it when it dies, stop it (and only it) on request.
 
 `fn start` runs the worker this way so a crashed or killed worker does not take the API or the
-embedded AWS (and its state) down with it, and comes back by itself.
+embedded AWS (and its state) down with it, and comes back by itself. It runs the embedded AWS's
+process (endpoint_process.py) this way too, but with `on_exit` instead of restarts: a new moto
+would start empty, so its death is reported and fn start stops.
 
 What the dead child was running dies with it, as a Lambda sandbox's processes do: the worker runs
 each function in a session of its own (so a timeout can kill its whole group), so a SIGKILLed

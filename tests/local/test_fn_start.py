@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import time
@@ -74,6 +75,23 @@ def test_a_busy_port_is_refused_with_a_clear_message_and_exit_status_1() -> None
         assert refused.popen.wait(30) == 1
         refused.stop()
     assert f"ERROR: port {port} is in use" in refused.output
+
+
+def test_a_damaged_saved_state_is_refused_with_a_clear_message_and_exit_status_1(tmp_path: Path) -> None:
+    # GIVEN a data directory whose journal has a damaged line (not the last: that one is dropped)
+    state = tmp_path / "data" / "state"
+    state.mkdir(parents=True)
+    (state / "journal-00000001.jsonl").write_text("not json\n{}\n")
+
+    # WHEN fn start starts on it: the embedded AWS's process reads the state and says it cannot
+    refused = FnStart(free_port(), data_dir=tmp_path / "data")
+
+    # THEN fn start names the file and the line, and never gets ready
+    assert refused.popen.wait(30) == 1, refused.output
+    refused.stop()
+    assert "ERROR: cannot read the saved state:" in refused.output
+    assert "journal-00000001.jsonl is damaged at line 1" in refused.output
+    assert not re.search(r"^Ready on ", refused.output, re.MULTILINE)
 
 
 def test_sigterm_stops_everything_with_exit_status_0_and_no_worker_left() -> None:
