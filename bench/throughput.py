@@ -14,6 +14,8 @@ from bench.sizes import Sizes
 
 def measure(sizes: Sizes, workdir: Path, only: frozenset[str] = frozenset()) -> list[Line]:
     # load.py's progress goes to stdout; here stdout is the table's, so it goes to stderr.
+    for side in ("before", "after"):
+        (workdir / side).mkdir()
     with contextlib.redirect_stdout(sys.stderr):
         before = (
             load.measure(sizes.calls, sizes.clients, workdir / "before", code=Path(sizes.before))
