@@ -6,9 +6,9 @@
 
 It deploys a json-format (hot) python function that sleeps `--sleep-ms` per call, sends `--calls`
 sync calls at once (one thread each), and meanwhile counts the function's processes (every 5 ms,
-by their command line) and times `GET /version` (every 50 ms). It prints the statuses, the most
-processes seen, and /version's latencies. Exit status 1 if the cap was exceeded, a call got
-anything but 200 or 503 with Retry-After, or /version failed once.
+by their command line) and times `GET /version` (every 50 ms, from a process of its own). It
+prints the statuses, the most processes seen, and /version's latencies. Exit status 1 if the cap
+was exceeded, a call got anything but 200 or 503 with Retry-After, or /version failed once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -96,7 +98,9 @@ def count_processes(marker: str) -> int:
 
 
 class Sampler:
-    """In a thread: the most processes seen, and /version's latencies, until stopped."""
+    """The most processes seen (a thread), and /version's latencies (a process of its own: in this
+    one its timing would include waiting for the GIL behind the burst's 200 client threads),
+    until stopped."""
 
     def __init__(self, api_url: str, marker: str) -> None:
         self.api_url = api_url
@@ -105,33 +109,50 @@ class Sampler:
         self.version_ms: list[float] = []
         self.version_failures: list[str] = []
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._count), threading.Thread(target=self._ping)]
+        self._counter = threading.Thread(target=self._count)
+        self._pinger: subprocess.Popen[str] | None = None
 
     def _count(self) -> None:
         while not self._stop.wait(0.005):
             self.most_processes = max(self.most_processes, count_processes(self.marker))
 
-    def _ping(self) -> None:
-        while not self._stop.wait(0.05):
-            began = time.monotonic()
-            try:
-                status, _, _ = request(f"{self.api_url}/version")
-            except OSError as exc:
-                self.version_failures.append(repr(exc))
-                continue
-            self.version_ms.append((time.monotonic() - began) * 1000)
-            if status != 200:
-                self.version_failures.append(f"status {status}")
-
     def __enter__(self) -> Sampler:
-        for thread in self._threads:
-            thread.start()
+        self._pinger = subprocess.Popen(
+            [sys.executable, "-m", "bench.guests", "--ping", self.api_url],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        self._counter.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
-        for thread in self._threads:
-            thread.join()
+        self._counter.join()
+        assert self._pinger is not None
+        self._pinger.terminate()
+        out, _ = self._pinger.communicate()
+        for line in out.splitlines():
+            kind, _, value = line.partition(" ")
+            if kind == "ms":
+                self.version_ms.append(float(value))
+            else:
+                self.version_failures.append(value)
+
+
+def ping(api_url: str) -> None:
+    """Time GET /version every 50 ms until killed: `ms 12.3`, or `fail <why>`, a line each."""
+    while True:
+        time.sleep(0.05)
+        began = time.monotonic()
+        try:
+            status, _, _ = request(f"{api_url}/version")
+        except OSError as exc:
+            print(f"fail {exc!r}", flush=True)
+            continue
+        print(f"ms {(time.monotonic() - began) * 1000:.1f}", flush=True)
+        if status != 200:
+            print(f"fail status {status}", flush=True)
 
 
 @dataclass
@@ -271,7 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cap", type=int, default=4, help="FNQ_MAX_PROCESSES_PER_FUNCTION for fn start")
     parser.add_argument("--sleep-ms", type=int, default=50)
     parser.add_argument("--api-url", help="a running fnq API (default: start fn start on a free port)")
+    parser.add_argument("--ping", metavar="API_URL", help=argparse.SUPPRESS)  # Sampler's probe
     args = parser.parse_args(argv)
+    if args.ping:
+        ping(args.ping)
     with tempfile.TemporaryDirectory(prefix="fnq-bench-guests-") as tmp:
         workdir = Path(tmp)
         if args.api_url:
