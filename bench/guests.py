@@ -131,9 +131,9 @@ class Sampler:
         self._counter.join()
         assert self._pinger is not None
         self._pinger.terminate()
-        out, _ = self._pinger.communicate()
+        out = self._pinger.communicate()[0]
         for line in out.splitlines():
-            kind, _, value = line.partition(" ")
+            kind, value = line.split(" ", 1)
             if kind == "ms":
                 self.version_ms.append(float(value))
             else:
