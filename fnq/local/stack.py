@@ -60,7 +60,7 @@ from fnq.local import CODE_ROOT
 from fnq.local.api_server import FnRequestHandler
 from fnq.local.datadir import DataDir, DataDirBusyError
 from fnq.local.endpoint import LOOPBACK
-from fnq.local.endpoint_process import EndpointProcess
+from fnq.local.endpoint_process import EndpointError, EndpointProcess
 from fnq.local.journal import StateError
 from fnq.local.persistence import Attached, LocalState, Recovered
 from fnq.local.provision import LOCAL_VISIBILITY_TIMEOUT_SECONDS, provision
@@ -240,6 +240,8 @@ class Stack:
             return error(f"cannot read the saved state: {exc} (start with --ephemeral, or move it away)")
         except OSError as exc:
             return refuse(options.aws_port, "--aws-port", exc)
+        except EndpointError as exc:
+            return error(str(exc))
         env = embedded_environment(
             endpoint_url,
             provision(endpoint_url, DEFAULT_REGION, options.visibility_timeout),

@@ -77,6 +77,23 @@ def test_a_busy_port_is_refused_with_a_clear_message_and_exit_status_1() -> None
     assert f"ERROR: port {port} is in use" in refused.output
 
 
+def test_a_busy_aws_port_is_refused_with_a_clear_message_and_exit_status_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = Process(
+            [PYTHON, "-m", "fnq.local", "--port", str(free_port()), "--aws-port", str(port), "--ephemeral"],
+            process_env(),
+            cwd=REPO,
+        )
+        assert refused.popen.wait(30) == 1
+        refused.stop()
+    assert f"ERROR: port {port} is in use" in refused.output
+    assert "choose another with --aws-port" in refused.output
+    assert "Traceback" not in refused.output
+
+
 def test_a_damaged_saved_state_is_refused_with_a_clear_message_and_exit_status_1(tmp_path: Path) -> None:
     # GIVEN a data directory whose journal has a damaged line (not the last: that one is dropped)
     state = tmp_path / "data" / "state"
