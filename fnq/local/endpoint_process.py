@@ -93,6 +93,7 @@ class EndpointProcess:
         self._lock = threading.Lock()
         self.url = ""
         self.journal_closed = False
+        self._stopping = False  # asked to stop: its exit is no death
         self._closing = False
         self._last_open_calls: dict[str, str] = {}
         self._supervisor = Supervisor(
@@ -151,6 +152,7 @@ class EndpointProcess:
 
     def stop(self) -> None:
         """Close the journal (if it got that far), then end the process; idempotent."""
+        self._stopping = True
         if self.url and not self._closing:
             try:
                 reply = self._request({"op": "close"}, CLOSE_TIMEOUT_SECONDS)
@@ -187,7 +189,7 @@ class EndpointProcess:
         self._replies.put(None)  # it has ended: whoever waits for an answer learns it
 
     def _exited(self, returncode: int) -> None:
-        if self.url and not self._closing:
+        if self.url and not self._closing and not self._stopping:
             self._closing = True
             self._on_death(f"the {NAME} (pid {self.pid}) {describe_exit(returncode)}")
 
