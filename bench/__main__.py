@@ -5,6 +5,7 @@
     python -m bench --only listing,import   # some rows (names or the numbers; 9, 10
                                             # and 11 are measured together, on one table)
     python -m bench --list                  # the rows and their names
+    python -m bench --only throughput,burst --before ../main   # fn start's rows, before vs after
 
 Figures are medians, ratios are taken between series sampled side by side in this run, and
 nothing is asserted: the table is printed (and written to --out), whatever the figures are.
@@ -62,6 +63,7 @@ GROUPS = (
     Group((("import", "6", "import app vs a bare Chalice (+ botocore) app, and from the zip"),), "coldstart"),
     Group((("sync", "7", "sync call through fn start's HTTP path, hot vs cold"),), "serving"),
     Group((("throughput", "8", "fn start throughput: async calls from concurrent clients"),), "throughput"),
+    Group((("burst", "#10", "/version under 200 sync calls at once on a capped hot function"),), "guests"),
     Group((("listing", "9-11", "items DynamoDB reads for one page of calls, small vs big app"),), "listing"),
 )
 NAMES = {name: number for group in GROUPS for name, number, _ in group.rows}
@@ -95,6 +97,7 @@ def _sizes(args: argparse.Namespace) -> Sizes:
         "clients",
         "per_page",
         "listing_budget",
+        "before",
     ):
         value = getattr(args, field)
         if value is not None:
@@ -122,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--listing-sizes", help="calls of the small and big app, e.g. 100,20000")
     parser.add_argument("--per-page", type=int, help="per_page of the listing rows")
     parser.add_argument("--listing-budget", type=float, help="seconds a listing may take on moto")
+    parser.add_argument(
+        "--before", help="another checkout (e.g. main's worktree): fn start rows measured on both, in turn"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
     args = parser.parse_args(argv)
     if args.list:

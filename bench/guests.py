@@ -6,9 +6,9 @@
 
 It deploys a json-format (hot) python function that sleeps `--sleep-ms` per call, sends `--calls`
 sync calls at once (one thread each), and meanwhile counts the function's processes (every 5 ms,
-by their command line) and times `GET /version` (every 50 ms). It prints the statuses, the most
-processes seen, and /version's latencies. Exit status 1 if the cap was exceeded, a call got
-anything but 200 or 503 with Retry-After, or /version failed once.
+by their command line) and times `GET /version` (every 50 ms, from a process of its own). It
+prints the statuses, the most processes seen, and /version's latencies. Exit status 1 if the cap
+was exceeded, a call got anything but 200 or 503 with Retry-After, or /version failed once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,7 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.load import local_stack, percentile
+from bench.load import REPO, local_stack, percentile
+from bench.report import Line
+from bench.sizes import Sizes
 from chalicelib.bundles import digest_of, make_bundle
 
 HTTP_TIMEOUT_SECONDS = 120.0
@@ -94,7 +98,9 @@ def count_processes(marker: str) -> int:
 
 
 class Sampler:
-    """In a thread: the most processes seen, and /version's latencies, until stopped."""
+    """The most processes seen (a thread), and /version's latencies (a process of its own: in this
+    one its timing would include waiting for the GIL behind the burst's 200 client threads),
+    until stopped."""
 
     def __init__(self, api_url: str, marker: str) -> None:
         self.api_url = api_url
@@ -103,33 +109,50 @@ class Sampler:
         self.version_ms: list[float] = []
         self.version_failures: list[str] = []
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._count), threading.Thread(target=self._ping)]
+        self._counter = threading.Thread(target=self._count)
+        self._pinger: subprocess.Popen[str] | None = None
 
     def _count(self) -> None:
         while not self._stop.wait(0.005):
             self.most_processes = max(self.most_processes, count_processes(self.marker))
 
-    def _ping(self) -> None:
-        while not self._stop.wait(0.05):
-            began = time.monotonic()
-            try:
-                status, _, _ = request(f"{self.api_url}/version")
-            except OSError as exc:
-                self.version_failures.append(repr(exc))
-                continue
-            self.version_ms.append((time.monotonic() - began) * 1000)
-            if status != 200:
-                self.version_failures.append(f"status {status}")
-
     def __enter__(self) -> Sampler:
-        for thread in self._threads:
-            thread.start()
+        self._pinger = subprocess.Popen(
+            [sys.executable, "-m", "bench.guests", "--ping", self.api_url],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        self._counter.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
-        for thread in self._threads:
-            thread.join()
+        self._counter.join()
+        assert self._pinger is not None
+        self._pinger.terminate()
+        out = self._pinger.communicate()[0]
+        for line in out.splitlines():
+            kind, value = line.split(" ", 1)
+            if kind == "ms":
+                self.version_ms.append(float(value))
+            else:
+                self.version_failures.append(value)
+
+
+def ping(api_url: str) -> None:
+    """Time GET /version every 50 ms until killed: `ms 12.3`, or `fail <why>`, a line each."""
+    while True:
+        time.sleep(0.05)
+        began = time.monotonic()
+        try:
+            status, _, _ = request(f"{api_url}/version")
+        except OSError as exc:
+            print(f"fail {exc!r}", flush=True)
+            continue
+        print(f"ms {(time.monotonic() - began) * 1000:.1f}", flush=True)
+        if status != 200:
+            print(f"fail status {status}", flush=True)
 
 
 @dataclass
@@ -205,21 +228,80 @@ def run_burst(
     return burst
 
 
+def capped_stack_burst(workdir: Path, calls: int, cap: int, sleep_ms: int, code: Path = REPO) -> Burst:
+    """`fn start` (of checkout `code`) with `cap` processes a function, and a burst against it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {"FNQ_MAX_PROCESSES_PER_FUNCTION": str(cap), "FNQ_PROCESS_WAIT_SECONDS": "60"}
+    with local_stack(workdir, env=env, code=code) as target:
+        return run_burst(target.api_url, workdir, calls, cap, sleep_ms)
+
+
+ROUNDS = 3  # bursts a side, in turn: the worst moment is what the row is about, so it gets chances
+
+
+def measure(sizes: Sizes, workdir: Path, only: frozenset[str] = frozenset()) -> list[Line]:
+    """The "burst" row: /version's latency while 200 sync calls hit a hot function capped at 4,
+    a fresh fn start a burst, ROUNDS bursts a side (with --before: that checkout's, in turn)."""
+    calls, cap, sleep_ms = 200, 4, 50
+    sides = {"before": Path(sizes.before), "after": REPO} if sizes.before else {"after": REPO}
+    bursts: dict[str, list[Burst]] = {side: [] for side in sides}
+    for round_ in range(ROUNDS):
+        for side, code in sides.items():
+            bursts[side].append(capped_stack_burst(workdir / f"{side}-{round_}", calls, cap, sleep_ms, code))
+
+    def worst(side: str) -> float:
+        return max((max(b.version_ms, default=0) for b in bursts[side]), default=0)
+
+    def latencies(side: str) -> str:
+        ms = [m for b in bursts[side] for m in b.version_ms]
+        maxima = ", ".join(f"{max(b.version_ms, default=0):.0f}" for b in bursts[side])
+        return (
+            f"{side}: {len(ms)} answers, p50 {percentile(ms, 0.5):.0f} ms, "
+            f"p95 {percentile(ms, 0.95):.0f} ms, max by burst {maxima} ms"
+        )
+
+    measured = f"max {worst('after'):.0f} ms" + (
+        f" vs {worst('before'):.0f} ms before" if sizes.before else ""
+    )
+    verdicts = [
+        f"{side} FAILED: " + "; ".join(b.violations) for side in sides for b in bursts[side] if b.violations
+    ]
+    last = bursts["after"][-1]
+    detail = "; ".join(latencies(side) for side in sides) + (
+        f"; {ROUNDS} bursts a side, each on a fresh fn start, served in "
+        + ", ".join(f"{b.seconds:.1f}" for b in bursts["after"])
+        + f" s (after), statuses {dict(sorted(last.statuses.items()))}, most processes {last.most_processes} "
+        f"(cap {cap}); "
+        + ("; ".join(verdicts) if verdicts else "cap held, every call 200 or 503 + Retry-After")
+    )
+    return [
+        Line(
+            "#10",
+            f"`/version` under {calls} sync calls at once on a hot function capped at {cap} "
+            f"({sleep_ms} ms a call)",
+            measured,
+            detail,
+            "< 1 s throughout (issue #10)",
+        )
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.guests", description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--cap", type=int, default=4, help="FNQ_MAX_PROCESSES_PER_FUNCTION for fn start")
     parser.add_argument("--sleep-ms", type=int, default=50)
     parser.add_argument("--api-url", help="a running fnq API (default: start fn start on a free port)")
+    parser.add_argument("--ping", metavar="API_URL", help=argparse.SUPPRESS)  # Sampler's probe
     args = parser.parse_args(argv)
+    if args.ping:
+        ping(args.ping)
     with tempfile.TemporaryDirectory(prefix="fnq-bench-guests-") as tmp:
         workdir = Path(tmp)
         if args.api_url:
             burst = run_burst(args.api_url, workdir, args.calls, args.cap, args.sleep_ms)
         else:
-            env = {"FNQ_MAX_PROCESSES_PER_FUNCTION": str(args.cap), "FNQ_PROCESS_WAIT_SECONDS": "60"}
-            with local_stack(workdir, env=env) as target:
-                burst = run_burst(target.api_url, workdir, args.calls, args.cap, args.sleep_ms)
+            burst = capped_stack_burst(workdir, args.calls, args.cap, args.sleep_ms)
     print(burst.render())
     return 1 if burst.violations else 0
 

@@ -463,20 +463,25 @@ def free_port() -> int:
 
 @contextmanager
 def local_stack(
-    workdir: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None, timeout: float = 60
+    workdir: Path,
+    extra_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    code: Path = REPO,
 ) -> Iterator[Target]:
     """`fn start` on a free port, its output in workdir/fn-start.log; stopped (SIGTERM, then the
-    process group killed) on exit."""
+    process group killed) on exit. `code`: the checkout whose fn start runs (this one, or another
+    to compare with, e.g. main's worktree; it must run on this environment's packages)."""
     port = free_port()
     log_path = workdir / "fn-start.log"
     child_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FNQ_"))}
-    child_env.update({"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **(env or {})})
+    child_env.update({"PYTHONPATH": str(code), "PYTHONUNBUFFERED": "1", **(env or {})})
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             # --ephemeral: a load run keeps nothing (and never writes to ~/.fnq).
             [sys.executable, "-m", "fnq.local", "--port", str(port), "--ephemeral", *extra_args],
             env=child_env,
-            cwd=REPO,
+            cwd=code,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -571,10 +576,12 @@ def measure(
     drain_timeout: float = 900,
     progress: bool = True,
     app: str = "bench",
+    code: Path = REPO,
 ) -> Figures:
-    """A fresh `fn start` on a free port, loaded with `calls` async calls from `clients`, stopped."""
+    """A fresh `fn start` (of checkout `code`) on a free port, loaded with `calls` async calls from
+    `clients`, stopped."""
     extra = ["--pollers", str(pollers)] if pollers else []
-    with local_stack(workdir, extra) as target:
+    with local_stack(workdir, extra, code=code) as target:
         if progress:
             print(
                 f"fn start at {target.api_url} (AWS endpoint {target.aws_endpoint}); "

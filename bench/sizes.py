@@ -19,6 +19,9 @@ class Sizes:
     per_page: int  # the page asked for by the listing rows
     error_share: float  # share of calls that ended in error, for `status=error`
     listing_budget: float  # seconds one listing may take on moto before it is stopped
+    # Another checkout (e.g. main's worktree) whose `fn start` the fn start rows (throughput,
+    # burst) also measure, in turn with this one's, for a ratio taken side by side; "": none.
+    before: str = ""
 
     def describe(self) -> str:
         small, big = self.listing_sizes
@@ -26,7 +29,9 @@ class Sizes:
             f"{self.name} ({self.samples} samples a side, {self.batch_repeats} batch(es) of "
             f"{self.batch_size} a side, {self.cpu_seconds} s CPU / {self.sleep_seconds} s sleep a call, "
             f"{self.calls} calls from {self.clients} clients, listings at {small} vs {big} calls, "
-            f"per_page={self.per_page}, budget {self.listing_budget:.0f} s a listing)"
+            f"per_page={self.per_page}, budget {self.listing_budget:.0f} s a listing"
+            + (f"; fn start rows also on {self.before} (before)" if self.before else "")
+            + ")"
         )
 
 

@@ -8,23 +8,36 @@ import sys
 from pathlib import Path
 
 from bench import load
-from bench.report import TIMES, Line, seconds
+from bench.report import TIMES, Line, ratio, seconds
 from bench.sizes import Sizes
 
 
 def measure(sizes: Sizes, workdir: Path, only: frozenset[str] = frozenset()) -> list[Line]:
     # load.py's progress goes to stdout; here stdout is the table's, so it goes to stderr.
+    for side in ("before", "after"):
+        (workdir / side).mkdir()
     with contextlib.redirect_stdout(sys.stderr):
-        figures = load.measure(sizes.calls, sizes.clients, workdir, progress=True)
+        before = (
+            load.measure(sizes.calls, sizes.clients, workdir / "before", code=Path(sizes.before))
+            if sizes.before
+            else None
+        )
+        figures = load.measure(sizes.calls, sizes.clients, workdir / "after", progress=True)
     accepted = len(figures.accepted)
     whole = figures.submit_seconds + figures.drain_seconds
     e2e = figures.end_to_end()
     verdict = "every call ran once" if not figures.violations else "FAILED: " + "; ".join(figures.violations)
+    measured = f"{accepted / whole:.1f} calls/s"
+    if before is not None:
+        then = len(before.accepted) / (before.submit_seconds + before.drain_seconds)
+        measured += f" vs {then:.1f} before ({ratio(accepted / whole, then)})"
+        if before.violations:
+            verdict += "; before FAILED: " + "; ".join(before.violations)
     return [
         Line(
             "8",
             f"`fn start` throughput, {sizes.calls:,} async calls from {sizes.clients} clients",
-            f"{accepted / whole:.1f} calls/s",
+            measured,
             f"first submit to last completion {seconds(whole)}; submitted at "
             f"{accepted / figures.submit_seconds:.1f} calls/s ({seconds(figures.submit_seconds)}), drained "
             f"{seconds(figures.drain_seconds)} after; end to end p50 {load.percentile(e2e, 0.5):.2f} s, "

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 PR_SET_DUMPABLE = 4
 PR_GET_DUMPABLE = 3
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 
 _lock = threading.Lock()
 _guarded = False
@@ -48,9 +49,8 @@ def guard_this_process() -> Reaper | None:
         if not sys.platform.startswith("linux"):
             log.warning("not Linux: functions can read this process's memory and leave orphans behind")
             return None
-        if not _prctl(PR_SET_DUMPABLE, 0):
-            log.warning("prctl(PR_SET_DUMPABLE, 0) failed: functions can read this process's environment")
-        if _prctl(PR_SET_CHILD_SUBREAPER, 1):
+        make_unreadable()
+        if prctl(PR_SET_CHILD_SUBREAPER, 1):
             _reaper = Reaper()
         else:
             log.warning("prctl(PR_SET_CHILD_SUBREAPER) failed: orphans of functions escape to init")
@@ -63,11 +63,20 @@ def current_reaper() -> Reaper | None:
         return _reaper
 
 
+def make_unreadable() -> None:
+    """PR_SET_DUMPABLE 0 alone: for a process that runs no function but holds what functions must
+    not read (fn start's embedded AWS: every app's calls, bodies and logs)."""
+    if not sys.platform.startswith("linux"):
+        log.warning("not Linux: functions can read this process's memory")
+    elif not prctl(PR_SET_DUMPABLE, 0):
+        log.warning("prctl(PR_SET_DUMPABLE, 0) failed: functions can read this process's environment")
+
+
 def is_dumpable() -> bool:
     return _prctl_get(PR_GET_DUMPABLE) != 0
 
 
-def _prctl(option: int, value: int) -> bool:
+def prctl(option: int, value: int) -> bool:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return int(libc.prctl(option, value, 0, 0, 0)) == 0

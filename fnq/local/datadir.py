@@ -7,7 +7,8 @@
       fn-start.log           its output when started in the background (`fn start -d`)
 
 One `fn start` at a time uses a directory: the lock is taken before anything else and the kernel
-releases it when the process ends however it ends, so a `kill -9` never leaves a directory that
+releases it when the process ends (and the embedded AWS's process it shares the lock with: see
+endpoint_process.py) however it ends, so a `kill -9` never leaves a directory that
 looks busy, and a stale pid file is never trusted on its own.
 """
 
@@ -67,6 +68,12 @@ class DataDir:
         temporary = self.pid_file.with_suffix(".tmp")
         temporary.write_text(f"{os.getpid()}\n")
         os.replace(temporary, self.pid_file)
+
+    @property
+    def lock_fd(self) -> int | None:
+        """The locked descriptor while claimed: a child given it keeps the directory claimed until
+        it too has ended (the embedded AWS's process, which writes the journal)."""
+        return self._lock_fd
 
     def release(self) -> None:
         if self._lock_fd is None:

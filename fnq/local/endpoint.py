@@ -8,6 +8,8 @@ server application, request handler and backends are used as moto builds them.
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 from typing import Any
 
@@ -32,9 +34,12 @@ class EmbeddedEndpoint:
 
         self.app: WsgiApp = DomainDispatcherApplication(create_backend_app)
         self.capture = CaptureMiddleware(self.app)
-        self._server: BaseWSGIServer = make_server(
-            LOOPBACK, port, self.capture, threaded=True, request_handler=MotoRequestHandler
-        )
+        try:
+            self._server: BaseWSGIServer = make_server(
+                LOOPBACK, port, self.capture, threaded=True, request_handler=MotoRequestHandler
+            )
+        except SystemExit as exc:  # werkzeug prints "Address already in use" and exits instead
+            raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE)) from exc
         self._thread: threading.Thread | None = None
 
     @property

@@ -1,22 +1,26 @@
 """`fn start`: embedded AWS (moto server) + the API (Chalice's local server) + a supervised worker.
 
-One process holds the moto server and the API, both in-process threads. The worker is a child
-process (`python -m fnq.cli worker`) restarted whenever it dies; it reaches the moto server over
-HTTP like any other client. The state of the embedded AWS is kept in a data directory and comes
-back at the next start (persistence.py), unless `--ephemeral`.
+This process serves the API (threads). The embedded AWS is a child process of its own
+(endpoint_process.py: moto, its patches and the saved state), so the API, the emulation and the
+worker each have a GIL and the stack uses every core; if it dies, fn start stops (the state is kept
+up to its last answered write). The worker is a child process (`python -m fnq.cli worker`)
+restarted whenever it dies. Both reach the endpoint over HTTP like any other client. The state of
+the embedded AWS is kept in a data directory and comes back at the next start (persistence.py),
+unless `--ephemeral`.
 
 Order matters when starting: the process first makes itself unreadable to functions and the
 subreaper of their orphans (chalicelib/execute/guard.py), since it runs sync calls' functions; the
-data directory is claimed (a second `fn start` on it fails before binding anything), then the API
-port is bound (a busy port fails before anything starts),
-then the endpoint is started and provisioned, the saved state restored into it, the process
+data directory is claimed (a second `fn start` on it fails before binding anything), the
+endpoint's process is started (it reads the saved state and binds its port meanwhile), then the API
+port is bound (a busy port fails before anything serves), then the endpoint, once ready, is
+provisioned, the saved state restored into it, the process
 environment pointed at it, the calls the last run left open settled and sent again, and only then
 does the API serve and the worker start, so `wiring.components()` is built against the embedded
 endpoint on the first request and no worker sees a half-restored table.
 
 And when stopping: the API stops taking requests while the worker is stopped at once (its
 functions die with it), then the calls it was running are settled, then the functions the API
-process runs for sync calls are killed, then the endpoint stops and the state is closed.
+process runs for sync calls are killed, then the endpoint's process closes the state and ends.
 """
 
 from __future__ import annotations
@@ -56,9 +60,9 @@ from chalicelib.settings import (
 from fnq.local import CODE_ROOT
 from fnq.local.api_server import FnRequestHandler
 from fnq.local.datadir import DataDir, DataDirBusyError
-from fnq.local.endpoint import LOOPBACK, EmbeddedEndpoint
+from fnq.local.endpoint import LOOPBACK
+from fnq.local.endpoint_process import EndpointError, EndpointProcess
 from fnq.local.journal import StateError
-from fnq.local.moto_patches import make_moto_dynamodb_atomic, make_moto_dynamodb_strict, make_moto_server_fast
 from fnq.local.persistence import Attached, LocalState, Recovered
 from fnq.local.provision import LOCAL_VISIBILITY_TIMEOUT_SECONDS, provision
 from fnq.local.recovery import Settled, plural
@@ -163,9 +167,7 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
             state = LocalState.open(data, options.keep_state)
         except DataDirBusyError as exc:
             return error(str(exc))
-        except StateError as exc:
-            return error(f"cannot read the saved state: {exc} (start with --ephemeral, or move it away)")
-        stack = Stack(options, state, say, reaper)
+        stack = Stack(options, state, say, reaper, stop)
         clean = False
         try:
             failed = stack.start()
@@ -183,21 +185,29 @@ def run(options: StartOptions, out: TextIO | None = None, stop: threading.Event 
             stack.remove_cache()
     say(stack.farewell())
     say("Stopped")
-    return 0
+    return 1 if stack.failed else 0
 
 
 class Stack:
     """The parts of a running `fn start`, started and stopped in order (see the module docstring)."""
 
     def __init__(
-        self, options: StartOptions, state: LocalState, say: Callable[[str], None], reaper: Reaper | None
+        self,
+        options: StartOptions,
+        state: LocalState,
+        say: Callable[[str], None],
+        reaper: Reaper | None,
+        stopping: threading.Event | None = None,
     ) -> None:
+        """`stopping`: set when a part the stack cannot run without dies (the embedded AWS)."""
         self.options = options
+        self.stopping = stopping or threading.Event()
+        self.failed = False
         self.reaper = reaper
         self.state = state
         self.say = say
         self.api: Any = None
-        self.endpoint: EmbeddedEndpoint | None = None
+        self.endpoint: EndpointProcess | None = None
         self.supervisor: Supervisor | None = None
         self.serving = False
         self.stopped: Settled | None = None
@@ -211,30 +221,37 @@ class Stack:
         options = self.options
         # The deployed API's limits, as the default stage sets them: its sync cap and time limit.
         api_limits = deployed_api_limits(os.environ)
+        # Started first: it loads moto and the saved state while this process binds the API.
+        self.endpoint = EndpointProcess(
+            options.aws_port,
+            self.state.data,
+            self.state.keep,
+            worker_environment(os.environ),
+            self.say,
+            self.reaper,
+            self._endpoint_died,
+            DEFAULT_REGION,
+        )
         try:
             self.api = bind_api(options.host, options.port, api_limits.request_seconds)
         except PortInUseError as exc:
             return refuse(options.port, "--port", exc)
         except OSError as exc:  # e.g. a privileged port, or an address this host does not have
             return error(f"cannot listen on {options.host}:{options.port} ({exc})")
-        # The moto server runs in this process: its DynamoDB must apply a conditional write
-        # atomically, or two worker threads can both claim one call, must refuse what DynamoDB
-        # refuses, and its SQS requests must not slow down as the queue deepens (see
-        # moto_patches; each raises if the installed moto is not the one they know).
-        make_moto_dynamodb_atomic()
-        make_moto_dynamodb_strict()
-        make_moto_server_fast()
         try:
-            self.endpoint = EmbeddedEndpoint(options.aws_port)
+            endpoint_url = self.endpoint.ready()
+        except StateError as exc:
+            return error(f"cannot read the saved state: {exc} (start with --ephemeral, or move it away)")
         except OSError as exc:
             return refuse(options.aws_port, "--aws-port", exc)
-        self.endpoint.start()
+        except EndpointError as exc:
+            return error(str(exc))
         env = embedded_environment(
-            self.endpoint.url,
-            provision(self.endpoint.url, DEFAULT_REGION, options.visibility_timeout),
+            endpoint_url,
+            provision(endpoint_url, DEFAULT_REGION, options.visibility_timeout),
             self.cache_dir,
         )
-        attached = self.state.attach(self.endpoint, env[ENV_TABLE], env[ENV_BUCKET], FAKE_KEY, DEFAULT_REGION)
+        attached = self.state.attach(self.endpoint, env[ENV_TABLE], env[ENV_BUCKET])
         for name in _UNSET:
             os.environ.pop(name, None)
         os.environ.update(env)
@@ -243,7 +260,7 @@ class Stack:
         recovered = self.state.recover(Settings.from_env())
         for line in restore_report(self.state, attached, recovered):
             self.say(line)
-        self.state.bring_back_objects(self.say)
+        self.state.bring_back_objects()
         # Polled every 0.1 s (socketserver's default: 0.5 s), so that a stop is quick.
         serve = self.api.server.serve_forever
         threading.Thread(target=serve, kwargs={"poll_interval": 0.1}, name="api", daemon=True).start()
@@ -262,9 +279,7 @@ class Stack:
         )
         worker_pid = self.supervisor.start()
         host = "localhost" if options.host == LOOPBACK else options.host
-        self.say(
-            banner(f"http://{host}:{options.port}", self.endpoint.url, env, worker_pid, options, self.state)
-        )
+        self.say(banner(f"http://{host}:{options.port}", self.endpoint, env, worker_pid, options, self.state))
         return None
 
     def stop(self) -> None:
@@ -277,13 +292,15 @@ class Stack:
             self.supervisor.stop()
             self.supervisor = None
         if self.endpoint is not None and self.stopped is None:
-            # A sync call in its first heartbeat has no record yet (it would be written once, at
-            # its end): give it one now, so that it is settled as stopped like the others.
-            record_sync_calls_in_flight()
-            self.stopped = self.state.settle_at_stop(Settings.from_env())
+            self.stopped = Settled()
+            if self.endpoint.alive:  # (a dead one: the next start recovers them, as after a crash)
+                # A sync call in its first heartbeat has no record yet (it would be written once,
+                # at its end): give it one now, so that it is settled as stopped like the others.
+                record_sync_calls_in_flight()
+                self.stopped = self.state.settle_at_stop(Settings.from_env())
             # Sync calls this process was running have just been settled as stopped; their
             # functions die now, and the runner's own outcome for them is discarded.
-            kill_function_processes()
+            kill_function_processes(spare=self.endpoint.pid)
         closing.join()
         if self.api is not None:
             self.api.server.server_close()
@@ -291,6 +308,12 @@ class Stack:
         if self.endpoint is not None:
             self.endpoint.stop()
             self.endpoint = None
+
+    def _endpoint_died(self, what: str) -> None:
+        kept = "kept up to its last answered write" if self.state.state_dir is not None else "not kept"
+        self.say(f"ERROR: {what}; fn start stops (the state is {kept}). Start it again with fn start")
+        self.failed = True
+        self.stopping.set()
 
     def _stop_serving(self) -> None:
         if self.serving:
@@ -307,8 +330,8 @@ class Stack:
 
 
 def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The worker's: this process's, less the API token (the worker serves no request), and with
-    this checkout first on PYTHONPATH."""
+    """The worker's (and the embedded AWS's): this process's, less the API token (neither serves
+    the API), and with this checkout first on PYTHONPATH."""
     return {k: v for k, v in child_environment(environ, CODE_ROOT).items() if k != ENV_API_TOKEN}
 
 
@@ -321,13 +344,14 @@ def refuse(port: int, option: str, exc: Exception) -> int:
     return error(f"port {port} is in use ({exc}); stop what listens there or choose another with {option}")
 
 
-def kill_function_processes() -> None:
-    """SIGKILL what this process still runs (sync calls' functions) with their process groups.
+def kill_function_processes(spare: int) -> None:
+    """SIGKILL what this process still runs (sync calls' functions) with their process groups,
+    except the child `spare` (the embedded AWS: it still has the state to close).
 
     Not reaped here: the Reaper (or the threads that started them) waits for them, and the
     threads see them killed.
     """
-    for pid, group in adopted_children(lambda pid: True):
+    for pid, group in adopted_children(lambda pid: pid != spare):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             if group == pid and group != os.getpgrp():
                 os.killpg(group, signal.SIGKILL)
@@ -337,16 +361,17 @@ def kill_function_processes() -> None:
 
 def banner(
     api_url: str,
-    endpoint: str,
+    endpoint: EndpointProcess,
     env: dict[str, str],
     worker_pid: int,
     options: StartOptions,
     state: LocalState,
 ) -> str:
+    moto = f"moto, pid {endpoint.pid}; credentials {FAKE_KEY}/{FAKE_KEY}, region {DEFAULT_REGION}"
     rows = [
         ("API", f"{api_url}  (fn CLI: FN_API_URL={api_url})"),
         ("dashboard", f"{api_url}/ui"),
-        ("AWS endpoint", f"{endpoint}  (moto; credentials {FAKE_KEY}/{FAKE_KEY}, region {DEFAULT_REGION})"),
+        ("AWS endpoint", f"{endpoint.url}  ({moto})"),
         ("table", env[ENV_TABLE]),
         ("bucket", env[ENV_BUCKET]),
         ("calls queue", f"{env[ENV_CALLS_QUEUE_URL]}  (visibility timeout {options.visibility_timeout} s)"),

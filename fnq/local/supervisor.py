@@ -1,7 +1,9 @@
 """Keep one child process running: restart it when it dies, stop it (and only it) on request.
 
 `fn start` runs the worker this way so a crashed or killed worker does not take the API or the
-embedded AWS (and its state) down with it, and comes back by itself.
+embedded AWS (and its state) down with it, and comes back by itself. It runs the embedded AWS's
+process (endpoint_process.py) this way too, but with `on_exit` instead of restarts: a new moto
+would start empty, so its death is reported and fn start stops.
 
 What the dead child was running dies with it, as a Lambda sandbox's processes do: the worker runs
 each function in a session of its own (so a timeout can kill its whole group), so a SIGKILLed
@@ -22,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from chalicelib.execute.reaper import Reaper
 
@@ -83,9 +86,14 @@ class Supervisor:
         name: str = "worker",
         stop_timeout: float = 15.0,
         reaper: Reaper | None = None,
+        on_exit: Callable[[int], None] | None = None,
+        popen: Mapping[str, Any] | None = None,
     ) -> None:
         """`reaper`: this process's, when it is a subreaper (guard.py): the child is started and
-        waited for through it, and what a dead child left running is killed."""
+        waited for through it, and what a dead child left running is killed.
+
+        `on_exit`: called with the child's return code when it ends unasked, instead of restarting
+        it. `popen`: more arguments for subprocess.Popen (pipes, fds to pass)."""
         self._argv = list(argv)
         self._env = dict(env)
         self._say = say
@@ -96,11 +104,18 @@ class Supervisor:
         self._process: subprocess.Popen[bytes] | None = None
         self._monitor: threading.Thread | None = None
         self._reaper = reaper
+        self._on_exit = on_exit
+        self._popen = dict(popen or {})
 
     @property
     def pid(self) -> int | None:
         with self._lock:
             return self._process.pid if self._process is not None else None
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        with self._lock:
+            return self._process
 
     def start(self) -> int:
         with self._lock:
@@ -132,7 +147,7 @@ class Supervisor:
         def start() -> subprocess.Popen[bytes]:
             # A session of its own: a Ctrl-C in the terminal reaches only fn start, which then stops
             # the child deliberately, so a dying child is never mistaken for one to restart.
-            return subprocess.Popen(self._argv, env=self._env, start_new_session=True)
+            return subprocess.Popen(self._argv, env=self._env, start_new_session=True, **self._popen)
 
         self._forget()
         self._process = self._reaper.spawn(start) if self._reaper is not None else start()
@@ -188,6 +203,9 @@ class Supervisor:
             if self._stopping.is_set():
                 return
             self._kill_orphans()
+            if self._on_exit is not None:
+                self._on_exit(returncode)
+                return
             delay = RESTART_DELAY_SECONDS if time.monotonic() - started > HEALTHY_AFTER_SECONDS else delay
             self._say(
                 f"{self._name} (pid {process.pid}) {describe_exit(returncode)}; restarting in {delay:.1f} s"

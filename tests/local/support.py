@@ -183,6 +183,13 @@ class FnStart(Process):
         assert pids, self.output
         return int(pids[-1])
 
+    @property
+    def aws_pid(self) -> int:
+        """The embedded AWS's process (the banner's `moto, pid N`)."""
+        found = re.search(r"\(moto, pid (\d+);", self.output)
+        assert found, self.output
+        return int(found[1])
+
 
 class Http:
     """Plain HTTP against an fnq API; answers (status, headers, body bytes)."""

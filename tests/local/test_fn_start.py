@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import time
@@ -63,17 +64,38 @@ def test_a_killed_worker_is_restarted_and_the_embedded_state_survives(stack: FnS
     http.async_call_succeeds("survivor", "hello")
 
 
-def test_a_busy_port_is_refused_with_a_clear_message_and_exit_status_1() -> None:
+@pytest.mark.parametrize("option", ["--port", "--aws-port"])
+def test_a_busy_port_is_refused_with_a_clear_message_and_exit_status_1(option: str) -> None:
+    # (--aws-port is bound by the embedded AWS's process, which says so over its channel.)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        refused = Process(
-            [PYTHON, "-m", "fnq.local", "--port", str(port), "--ephemeral"], process_env(), cwd=REPO
-        )
+        ports = {"--port": str(free_port()), option: str(port)}
+        argv = [PYTHON, "-m", "fnq.local", *(word for pair in ports.items() for word in pair), "--ephemeral"]
+        refused = Process(argv, process_env(), cwd=REPO)
         assert refused.popen.wait(30) == 1
         refused.stop()
     assert f"ERROR: port {port} is in use" in refused.output
+    assert f"choose another with {option}" in refused.output
+    assert "Traceback" not in refused.output
+
+
+def test_a_damaged_saved_state_is_refused_with_a_clear_message_and_exit_status_1(tmp_path: Path) -> None:
+    # GIVEN a data directory whose journal has a damaged line (not the last: that one is dropped)
+    state = tmp_path / "data" / "state"
+    state.mkdir(parents=True)
+    (state / "journal-00000001.jsonl").write_text("not json\n{}\n")
+
+    # WHEN fn start starts on it: the embedded AWS's process reads the state and says it cannot
+    refused = FnStart(free_port(), data_dir=tmp_path / "data")
+
+    # THEN fn start names the file and the line, and never gets ready
+    assert refused.popen.wait(30) == 1, refused.output
+    refused.stop()
+    assert "ERROR: cannot read the saved state:" in refused.output
+    assert "journal-00000001.jsonl is damaged at line 1" in refused.output
+    assert not re.search(r"^Ready on ", refused.output, re.MULTILINE)
 
 
 def test_sigterm_stops_everything_with_exit_status_0_and_no_worker_left() -> None:
@@ -87,12 +109,36 @@ def test_sigterm_stops_everything_with_exit_status_0_and_no_worker_left() -> Non
     assert started.output.splitlines()[-1] == "Stopped"
 
 
-def test_a_worker_whose_fn_start_was_killed_does_not_outlive_it() -> None:
+def test_a_worker_and_an_embedded_aws_whose_fn_start_was_killed_do_not_outlive_it() -> None:
     started = FnStart(free_port()).ready()
-    worker = started.worker_pid
+    children = (started.worker_pid, started.aws_pid)
+    assert all(alive(pid) for pid in children)
     started.popen.kill()
     started.popen.wait(10)
     deadline = time.monotonic() + 10
-    while alive(worker) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not alive(worker), started.output
+    assert not any(alive(pid) for pid in children), started.output
+
+
+def test_the_embedded_aws_runs_apart_and_fn_start_stops_with_status_1_when_it_dies(tmp_path: Path) -> None:
+    # GIVEN a stack whose embedded AWS is a process of its own, beside the API's and the worker's
+    started = FnStart(free_port(), data_dir=tmp_path / "data").ready()
+    aws, worker = started.aws_pid, started.worker_pid
+    assert aws not in (started.popen.pid, worker) and alive(aws)
+    http = Http(started.url)
+    http.deploy(tmp_path, "kept", "hello", "async")
+
+    # WHEN it dies
+    os.kill(aws, signal.SIGKILL)
+
+    # THEN fn start says so and stops (it is not restarted: a new one would start empty), its
+    # worker with it, and the state keeps what was answered: the next start restores it
+    assert started.popen.wait(30) == 1, started.output
+    assert f"ERROR: the embedded AWS (pid {aws}) killed by SIGKILL; fn start stops" in started.output
+    assert not alive(worker)
+    again = FnStart(free_port(), data_dir=tmp_path / "data").ready()
+    try:
+        Http(again.url).async_call_succeeds("kept", "hello")
+    finally:
+        assert again.stop() == 0, again.output

@@ -90,6 +90,51 @@ def test_a_function_cannot_read_the_environment_of_the_api_or_the_worker(http: H
         }
 
 
+READ_THE_EMBEDDED_AWS = """
+import json, os
+
+def attempt(path):
+    try:
+        with open(path, "rb") as f:
+            f.read(1 << 20)
+    except OSError as exc:
+        return type(exc).__name__
+    return "read"
+
+def endpoint():
+    # The one of the fn start that runs this sync call (this process's parent): others may run.
+    mine = f"\\0--parent-pid\\0{os.getppid()}\\0".encode()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if b"fnq.local.endpoint_process" in cmdline and mine in cmdline:
+            return int(pid)
+
+pid = endpoint()
+print(json.dumps({
+    "pid": pid,
+    "environ": attempt(f"/proc/{pid}/environ"),
+    "mem": attempt(f"/proc/{pid}/mem"),
+}))
+"""
+
+
+def test_a_function_cannot_read_the_embedded_aws_process(stack: FnStart, http: Http, tmp_path: Path) -> None:
+    # GIVEN a function that finds its stack's embedded AWS's process (it holds every app's calls,
+    # bodies and logs) by its command line and reads its /proc/<pid>/environ and mem
+    deploy(http, tmp_path, "spy", "aws", READ_THE_EMBEDDED_AWS)
+
+    # WHEN it runs
+    status, _, reply = http.call("spy", "aws")
+    assert status == 200, reply
+
+    # THEN it found that process, run by the same uid, and the kernel refused it both
+    assert json.loads(reply) == {"pid": stack.aws_pid, "environ": "PermissionError", "mem": "PermissionError"}
+
+
 def test_the_token_reaches_neither_a_function_nor_its_input_nor_its_call_record(
     stack: FnStart, http: Http, tmp_path: Path
 ) -> None:
