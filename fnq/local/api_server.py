@@ -13,6 +13,13 @@ It also keeps the deployed API's time limit (stage.py): a request still running 
 would have answered 504, or Lambda ended the API function, is answered 504 in Fn's envelope and
 its invocation is ended as Lambda ends one (runner.end_sync_calls: the sync call's function is
 killed and nothing more is written for it; a call recorded `running` is failed by the sweeper).
+
+And it admits function invocations (`/r/...`) a few at a time (`Admission`): deployed, each
+request is a Lambda invocation of its own; here every request is a thread of one interpreter, and
+a burst of 200 sync calls made 200 threads runnable at once, each holding the GIL in turn, so that
+`/version` or a listing waited behind all of them for over a second. Invocations past the limit
+wait, idle, for their turn (the wait counts against the time limit above); the rest of the API is
+never queued behind them.
 """
 
 from __future__ import annotations
@@ -47,15 +54,59 @@ def valid_header(name: str, value: str) -> bool:
     return inputs.is_header_name(name) and inputs.header_value_problem(value) is None
 
 
+# Function invocations running at once in fn start's API (FNQ_API_INVOCATIONS): enough for every
+# process the executor's default caps allow, few enough that the GIL goes round them quickly.
+ENV_API_INVOCATIONS = "FNQ_API_INVOCATIONS"
+DEFAULT_API_INVOCATIONS = 16
+INVOCATION_PREFIX = "/r/"
+
+
+class Admission:
+    """Function invocations (`/r/...`) admitted `limit` at a time; other requests pass at once."""
+
+    def __init__(self, limit: int) -> None:
+        self._slots = threading.BoundedSemaphore(max(1, limit))
+
+    @classmethod
+    def from_env(cls, environ: Any) -> Admission:
+        return cls(int(environ.get(ENV_API_INVOCATIONS) or DEFAULT_API_INVOCATIONS))
+
+    def enter(self, path: str, seconds: float) -> bool | None:
+        """Wait up to `seconds` for a turn: True, admitted (call `leave`); False, no turn came;
+        None, the request is not an invocation and needs none."""
+        if not path.startswith(INVOCATION_PREFIX):
+            return None
+        return self._slots.acquire(timeout=seconds)
+
+    def leave(self) -> None:
+        self._slots.release()
+
+
 class TimedGateway(LocalGateway):  # type: ignore[misc]
     """Chalice's LocalGateway with the deployed API's time limit: each request is an invocation
-    on a thread of its own, answered 504 and ended (see the module docstring) past `seconds`."""
+    on a thread of its own, answered 504 and ended (see the module docstring) past `seconds`,
+    counted from its arrival, its wait for a turn (`admission`) included."""
 
-    def __init__(self, app_object: Any, config: Any, seconds: float) -> None:
+    def __init__(
+        self, app_object: Any, config: Any, seconds: float, admission: Admission | None = None
+    ) -> None:
         super().__init__(app_object, config)
         self._seconds = seconds
+        self._admission = admission
 
     def handle_request(self, method: str, path: str, headers: Any, body: bytes | None) -> Any:
+        deadline = time.monotonic() + self._seconds
+        admitted = self._admission.enter(path, self._seconds) if self._admission else None
+        if admitted is False:
+            log.error("API invocation %s %s: no turn within %.2f seconds", method, path[:200], self._seconds)
+            return failure(InvocationEndedError(API_TIMED_OUT)).to_dict()
+        try:
+            return self._invoke(method, path, headers, body, deadline)
+        finally:
+            if admitted and self._admission:
+                self._admission.leave()
+
+    def _invoke(self, method: str, path: str, headers: Any, body: bytes | None, deadline: float) -> Any:
         outcome: dict[str, Any] = {}
 
         def invoke() -> None:
@@ -66,7 +117,7 @@ class TimedGateway(LocalGateway):  # type: ignore[misc]
 
         invocation = threading.Thread(target=invoke, name="api-invocation", daemon=True)
         invocation.start()
-        invocation.join(self._seconds)
+        invocation.join(max(0.0, deadline - time.monotonic()))
         if invocation.is_alive():
             ended = end_sync_calls(invocation)
             # Lambda's words for a timed-out invocation, as the deployed API's log would show them.
@@ -85,7 +136,7 @@ class TimedGateway(LocalGateway):  # type: ignore[misc]
 
 class FnRequestHandler(ChaliceRequestHandler):
     """ChaliceRequestHandler with API Gateway's refusals, worded as Fn's `{"error": {...}}`, and
-    its time limit (`request_seconds`; None: none)."""
+    its time limit (`request_seconds`; None: none), invocations taking turns (`admission`)."""
 
     def __init__(
         self,
@@ -95,11 +146,12 @@ class FnRequestHandler(ChaliceRequestHandler):
         app_object: Any,
         config: Any,
         request_seconds: float | None = None,
+        admission: Admission | None = None,
     ) -> None:
         # ChaliceRequestHandler's own __init__, with the gateway that keeps the time limit: the
         # base class's __init__ handles the connection's requests, so the gateway comes first.
         if request_seconds:
-            self.local_gateway = TimedGateway(app_object, config, request_seconds)
+            self.local_gateway = TimedGateway(app_object, config, request_seconds, admission)
         else:
             self.local_gateway = LocalGateway(app_object, config)
         BaseHTTPRequestHandler.__init__(self, request, client_address, server)

@@ -58,7 +58,7 @@ from chalicelib.settings import (
     Settings,
 )
 from fnq.local import CODE_ROOT
-from fnq.local.api_server import FnRequestHandler
+from fnq.local.api_server import Admission, FnRequestHandler
 from fnq.local.datadir import DataDir, DataDirBusyError
 from fnq.local.endpoint import LOOPBACK
 from fnq.local.endpoint_process import EndpointError, EndpointProcess
@@ -131,7 +131,12 @@ def bind_api(host: str, port: int, request_seconds: float | None = None) -> Any:
         raise
     # Chalice's handler, hardened: unknown methods, bad Content-Length, unsendable headers.
     server.server.RequestHandlerClass = functools.partial(
-        FnRequestHandler, app_object=app, config=config, request_seconds=request_seconds
+        FnRequestHandler,
+        app_object=app,
+        config=config,
+        request_seconds=request_seconds,
+        # One for the server: every connection's handler takes its turns from it.
+        admission=Admission.from_env(os.environ) if request_seconds else None,
     )
     # socketserver listens with a backlog of 5: a burst of clients connecting at once overflowed
     # it (SYN cookies, then "connection reset by peer" under bench/load.py's 16 clients).

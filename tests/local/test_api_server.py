@@ -9,9 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from chalicelib.errors import API_TIMED_OUT
+from fnq.local.api_server import Admission, TimedGateway
 from fnq.local.stack import bind_api
 from tests.conftest import Stack
-from tests.local.support import free_port
+from tests.local.support import REPO, free_port
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +165,38 @@ def test_response_headers_a_function_sends_that_http_cannot_carry_never_split_or
     assert (status, answer) == (200, b"done")
     assert headers["x-fine"] == "yes"
     assert not {"set-cookie", "x-c", "x-b", "\u20ac"} & set(headers)
+
+
+def gateway(seconds: float, admission: Admission) -> TimedGateway:
+    from chalice.config import Config  # type: ignore[attr-defined]
+
+    from app import app
+
+    config = Config.create(chalice_stage="dev", app_name=app.app_name, chalice_app=app, project_dir=str(REPO))
+    return TimedGateway(app, config, seconds, admission)
+
+
+def test_admission_counts_only_invocations_and_gives_turns_back() -> None:
+    admission = Admission(1)
+
+    assert admission.enter("/version", 0.01) is None
+    assert admission.enter("/v1/apps/a/calls", 0.01) is None
+    assert admission.enter("/r/a/slow", 0.01) is True
+    assert admission.enter("/r/b/other?x=1", 0.01) is False  # the one turn is taken
+    admission.leave()
+    assert admission.enter("/r/b/other", 0.01) is True
+
+
+def test_an_invocation_without_a_turn_in_time_is_504_while_the_rest_of_the_api_answers(stack: Stack) -> None:
+    admission = Admission(1)
+    assert admission.enter("/r/myapp/busy", 1) is True  # a running invocation holds the only turn
+    api = gateway(0.2, admission)
+
+    waited = api.handle_request("POST", "/r/myapp/other", {"content-type": "text/plain"}, b"")
+    version = api.handle_request("GET", "/version", {}, None)
+
+    assert waited["statusCode"] == 504
+    assert json.loads(waited["body"]) == {"error": {"message": API_TIMED_OUT}}
+    assert version["statusCode"] == 200, version
+    admission.leave()
+    assert admission.enter("/r/myapp/busy", 0.01) is True  # the refused one gave nothing back twice
