@@ -10,6 +10,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chalicelib.apps import Apps
 from chalicelib.aws.clients import AwsClients
@@ -23,18 +25,19 @@ from chalicelib.aws.sqs import SqsCallQueue
 from chalicelib.batch import CallBatchHandler, DeadLetterHandler
 from chalicelib.cache import CachedAppStore, CachedRouteStore, RouteCache
 from chalicelib.calls import Calls
-from chalicelib.execute.executor import Executor
-from chalicelib.execute.guard import guard_this_process
 from chalicelib.http import UseCases
 from chalicelib.ids import utcnow
 from chalicelib.invoke import InvokeLimits, Invoker, withheld_headers
-from chalicelib.ports import FunctionExecutor
+from chalicelib.ports import Execution, FunctionExecutor, Invocation
 from chalicelib.routes import Routes
 from chalicelib.runner import CallRunner, Heartbeats
 from chalicelib.settings import Settings
 from chalicelib.sweeper import Sweeper
 from chalicelib.tokens import Tokens
 from chalicelib.uploads import BundleUploads
+
+if TYPE_CHECKING:
+    from chalicelib.execute.executor import Executor
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,31 @@ class Components:
     calls_handler: CallBatchHandler
     dead_letters: DeadLetterHandler
     sweeper: Sweeper
+
+
+class PlatformExecutor:
+    """The platform's executor, made when the first function runs rather than at the cold start.
+
+    chalicelib.execute is a fifth of the import time of `import app` (bench row 6), and an API
+    Lambda needs it only for sync calls, a worker at its first batch. The process is guarded
+    (guard.py) right before its first function runs, which is what the guard asks for.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._executor: Executor | None = None
+
+    def execute(self, code_dir: Path, invocation: Invocation) -> Execution:
+        with self._lock:
+            if self._executor is None:
+                from chalicelib.execute.executor import Executor
+                from chalicelib.execute.guard import guard_this_process
+
+                guard_this_process()  # before this process (an API or worker Lambda) runs any function
+                self._executor = Executor.from_settings(self._settings)
+            executor = self._executor
+        return executor.execute(code_dir, invocation)
 
 
 def build_stores(settings: Settings, clients: AwsClients) -> Stores:
@@ -87,7 +115,7 @@ def build(
         payloads=stores.blobs,
         logs=stores.blobs,
         queue=stores.queue,
-        executor=executor or Executor.from_settings(settings),
+        executor=executor or PlatformExecutor(settings),
         clock=clock,
         max_attempts=settings.max_attempts,
         heartbeat=Heartbeats(settings.heartbeat_seconds, settings.lease_seconds)
@@ -147,7 +175,6 @@ def components() -> Components:
     global _components
     with _lock:
         if _components is None:
-            guard_this_process()  # before this process (an API or worker Lambda) runs any function
             _components = build(Settings.from_env())
         return _components
 
