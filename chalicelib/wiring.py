@@ -68,12 +68,15 @@ class PlatformExecutor:
     """The platform's executor, made when the first function runs rather than at the cold start.
 
     chalicelib.execute is a fifth of the import time of `import app` (bench row 6), and an API
-    Lambda needs it only for sync calls, a worker at its first batch. The process is guarded
-    (guard.py) right before its first function runs, which is what the guard asks for.
+    Lambda needs it only for sync calls, a worker at its first batch. With `guard`, the process
+    is guarded (guard.py) right before its first function runs, which is what the guard asks
+    for; without, the executor takes the process as it is (`fn start` guards itself first, the
+    tests stay unguarded and wait for their own children).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, guard: bool = False) -> None:
         self._settings = settings
+        self._guard = guard
         self._lock = threading.Lock()
         self._executor: Executor | None = None
 
@@ -83,7 +86,8 @@ class PlatformExecutor:
                 from chalicelib.execute.executor import Executor
                 from chalicelib.execute.guard import guard_this_process
 
-                guard_this_process()  # before this process (an API or worker Lambda) runs any function
+                if self._guard:
+                    guard_this_process()  # before this process (an API or worker Lambda) runs any function
                 self._executor = Executor.from_settings(self._settings)
             executor = self._executor
         return executor.execute(code_dir, invocation)
@@ -175,7 +179,8 @@ def components() -> Components:
     global _components
     with _lock:
         if _components is None:
-            _components = build(Settings.from_env())
+            settings = Settings.from_env()
+            _components = build(settings, PlatformExecutor(settings, guard=True))
         return _components
 
 
