@@ -19,7 +19,6 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from chalicelib.errors import InvalidInputError, PayloadTooLargeError
-from chalicelib.execute.funcfile import FUNC_FILES, MAX_FUNC_FILE_BYTES, parse_func_file
 
 DIGEST_PREFIX = "sha256:"
 MAX_BUNDLE_BYTES = 50 * 1024 * 1024
@@ -45,6 +44,10 @@ def validate_bundle(
 
     Raises InvalidInputError naming the first bad entry or field, PayloadTooLargeError for size.
     """
+    # Imported here, by the one upload check that needs it: chalicelib.execute stays off the cold
+    # start of `import app` (tests/test_cold_start.py).
+    from chalicelib.execute.funcfile import FUNC_FILES, MAX_FUNC_FILE_BYTES, parse_func_file
+
     check_layout(data, max_unpacked_bytes, max_entries)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for info in archive.infolist():

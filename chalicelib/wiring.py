@@ -10,6 +10,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chalicelib.addresses import AddressGuard
 from chalicelib.apps import Apps
@@ -26,12 +28,10 @@ from chalicelib.batch import CallBatchHandler, DeadLetterHandler
 from chalicelib.cache import CachedAppStore, CachedRouteStore, RouteCache
 from chalicelib.callbacks import CallbackDeliverer, CallbackPolicy, CallbackSecrets, NotifyingCallStore
 from chalicelib.calls import Calls
-from chalicelib.execute.executor import Executor
-from chalicelib.execute.guard import guard_this_process
 from chalicelib.http import UseCases
 from chalicelib.ids import utcnow
 from chalicelib.invoke import InvokeLimits, Invoker, withheld_headers
-from chalicelib.ports import FunctionExecutor
+from chalicelib.ports import Execution, FunctionExecutor, Invocation
 from chalicelib.routes import Routes
 from chalicelib.runner import CallRunner, Heartbeats
 from chalicelib.settings import Settings
@@ -39,6 +39,9 @@ from chalicelib.sweeper import Sweeper
 from chalicelib.tokens import Tokens
 from chalicelib.uploads import BundleUploads
 from chalicelib.webhook import WebhookLimits
+
+if TYPE_CHECKING:
+    from chalicelib.execute.executor import Executor
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,35 @@ class Components:
     calls_handler: CallBatchHandler
     dead_letters: DeadLetterHandler
     sweeper: Sweeper
+
+
+class PlatformExecutor:
+    """The platform's executor, made when the first function runs rather than at the cold start.
+
+    chalicelib.execute is a fifth of the import time of `import app` (bench row 6), and an API
+    Lambda needs it only for sync calls, a worker at its first batch. With `guard`, the process
+    is guarded (guard.py) right before its first function runs, which is what the guard asks
+    for; without, the executor takes the process as it is (`fn start` guards itself first, the
+    tests stay unguarded and wait for their own children).
+    """
+
+    def __init__(self, settings: Settings, guard: bool = False) -> None:
+        self._settings = settings
+        self._guard = guard
+        self._lock = threading.Lock()
+        self._executor: Executor | None = None
+
+    def execute(self, code_dir: Path, invocation: Invocation) -> Execution:
+        with self._lock:
+            if self._executor is None:
+                from chalicelib.execute.executor import Executor
+                from chalicelib.execute.guard import guard_this_process
+
+                if self._guard:
+                    guard_this_process()  # before this process (an API or worker Lambda) runs any function
+                self._executor = Executor.from_settings(self._settings)
+            executor = self._executor
+        return executor.execute(code_dir, invocation)
 
 
 def build_stores(settings: Settings, clients: AwsClients) -> Stores:
@@ -97,7 +129,7 @@ def build(
         payloads=stores.blobs,
         logs=stores.blobs,
         queue=stores.queue,
-        executor=executor or Executor.from_settings(settings),
+        executor=executor or PlatformExecutor(settings),
         clock=clock,
         max_attempts=settings.max_attempts,
         heartbeat=Heartbeats(settings.heartbeat_seconds, settings.lease_seconds)
@@ -179,8 +211,8 @@ def components() -> Components:
     global _components
     with _lock:
         if _components is None:
-            guard_this_process()  # before this process (an API or worker Lambda) runs any function
-            _components = build(Settings.from_env())
+            settings = Settings.from_env()
+            _components = build(settings, PlatformExecutor(settings, guard=True))
         return _components
 
 

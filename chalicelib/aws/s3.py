@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
@@ -12,7 +13,9 @@ from botocore.exceptions import ClientError
 from chalicelib.aws.clients import AwsClients
 from chalicelib.bundles import DIGEST_PREFIX
 from chalicelib.errors import NotFoundError
-from chalicelib.execute.cache import BundleCache
+
+if TYPE_CHECKING:
+    from chalicelib.execute.cache import BundleCache
 
 LOGS = "logs/"
 RESULTS = "results/"
@@ -119,6 +122,9 @@ class S3Blobs:
 
     @cached_property
     def _bundle_cache(self) -> BundleCache:
+        # Imported at the first bundle fetched: chalicelib.execute stays off the cold start (wiring.py).
+        from chalicelib.execute.cache import BundleCache
+
         return BundleCache(self._cache_dir / "bundles")
 
     @staticmethod

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import stat
 import sys
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from chalicelib.errors import InvalidInputError
-from chalicelib.execute.funcfile import load_func_file
+from chalicelib.execute.funcfile import FUNC_FILES, load_func_file
 
 # Fn's `fn init` entrypoints; a func.yaml entrypoint (or cmd) overrides them.
 DEFAULT_ENTRYPOINTS = {
@@ -27,7 +30,38 @@ class Command:
 
 
 def command_for(code_dir: Path) -> Command:
-    """Raises InvalidInputError when func.yaml is missing or names no way to start the function."""
+    """Raises InvalidInputError when func.yaml is missing or names no way to start the function.
+
+    Every call asks, and parsing func.yaml (PyYAML is pure Python) costs about 0.7 ms, a good part
+    of a hot call: the file is parsed once per version of it. A version is the file's stat
+    signature: any change to it (rewritten, replaced, renamed over, chmod'ed) moves its ctime,
+    which nobody can set back, so no answer is ever for a file other than the one parsed.
+    """
+    signature = _signature(code_dir)
+    if signature is None:
+        return _parse(code_dir)  # no func.yaml: the parser says so
+    cached = _cached(code_dir, signature)
+    return Command(list(cached.argv), dict(cached.env))  # the callers' own copy
+
+
+def _signature(code_dir: Path) -> tuple[str, int, int, int, int, int] | None:
+    for name in FUNC_FILES:
+        try:
+            st = os.stat(code_dir / name)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            return (name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return None
+
+
+@lru_cache(maxsize=512)
+def _cached(code_dir: Path, signature: tuple[str, int, int, int, int, int]) -> Command:
+    # `signature` is the key alone: a changed file is another entry (a failure is not cached).
+    return _parse(code_dir)
+
+
+def _parse(code_dir: Path) -> Command:
     func = load_func_file(code_dir)
     entry = func.entrypoint or func.cmd or DEFAULT_ENTRYPOINTS.get(func.runtime, "")
     if not entry:

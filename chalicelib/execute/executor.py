@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from chalicelib.execute import workspace
 from chalicelib.execute.capacity import ProcessLimits, Slots
 from chalicelib.execute.cold import DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES, ColdExecutor
 from chalicelib.execute.guard import current_reaper
@@ -51,3 +52,4 @@ class Executor:
 
     def close(self) -> None:
         self.pool.close()
+        workspace.settle()  # the workspaces of the calls and hot processes are gone when this returns

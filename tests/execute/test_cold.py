@@ -121,3 +121,22 @@ def test_a_directory_without_func_yaml_fails_the_call_without_raising(
 
     assert execution.status is CallStatus.ERROR
     assert "no func.yaml" in execution.error
+
+
+def test_a_func_yaml_changed_between_calls_is_read_again_even_at_the_same_size(
+    tmp_path: Path, executor: Executor
+) -> None:
+    # The parsed func.yaml is kept per version of the file (command.py): an in-place rewrite of the
+    # same size, moments later, is another version.
+    function = python_function(tmp_path / "f", "print('a')\n")
+    (function / "b.py").write_text("print('b')\n")
+    func_yaml = function / "func.yaml"
+    first = executor.execute(function, invocation())
+    with func_yaml.open("r+") as file:
+        text = file.read()
+        file.seek(0)
+        file.write(text.replace("python3 func.py", "python3 b.py   "))
+
+    second = executor.execute(function, invocation())
+
+    assert (first.output, second.output) == (b"a\n", b"b\n")

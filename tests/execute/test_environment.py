@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.execute import workspace
 from chalicelib.execute.executor import Executor
 from chalicelib.models import RouteFormat
 from tests.execute.support import hot_python_function, invocation, python_function
@@ -108,6 +109,7 @@ def test_a_default_call_writes_in_a_private_directory_of_its_own_removed_after_i
     first = executor.execute(function, invocation()).output.decode().split()
     second = executor.execute(function, invocation()).output.decode().split()
 
+    workspace.settle()  # removed on a thread of its own, once the call's processes are dead
     tmpdir, home, used, mode = first
     assert tmpdir == home == used and mode == "0o700"
     assert second[0] != tmpdir

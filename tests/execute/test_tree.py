@@ -117,6 +117,22 @@ def test_children_files_are_walked_from_the_leader_where_the_kernel_has_them(tmp
     assert set(followed.members()) == {LEADER, 101, 103, 105}
 
 
+def test_orphans_are_looked_for_in_the_children_file_of_this_process_main_thread_only(tmp_path: Path) -> None:
+    # The kernel gives an orphan to the subreaper's first live thread, its main thread; another
+    # thread's file lists only what that thread started (here 106), and is not read at each look.
+    fake = FakeProc(tmp_path, last_pid=None)
+    family(fake)
+    fake.children(ME, LEADER, 105)
+    other_thread = tmp_path / str(ME) / "task" / str(ME + 1)
+    other_thread.mkdir(parents=True)
+    (other_thread / "children").write_text("106 ")
+    followed = ProcessTree(LEADER, None, is_orphan=lambda pid: pid != LEADER, proc=fake.proc())
+
+    followed.refresh()
+
+    assert set(followed.members()) == {LEADER, 105}
+
+
 def test_memory_is_pss_where_readable_and_rss_where_not(tmp_path: Path) -> None:
     fake = FakeProc(tmp_path, last_pid=101)
     fake.add(LEADER, ppid=ME, pgid=LEADER, rss_pages=1000, pss_kb=300)
