@@ -4,8 +4,9 @@ A call's processes are its main process and every process descending from it, in
 left its session (`setsid`) and those whose parent died. Reading every /proc/<pid>/stat on the host
 at each sample (what this replaced) cost a whole core with a hundred functions running. The kernel
 gives an unprivileged process no cheap list of descendants except `/proc/<pid>/task/<tid>/children`,
-and only when built with CONFIG_PROC_CHILDREN (this kernel, 6.18 built for Firecracker, the VM
-Lambda runs in, is not). So a tree is followed the first way that works:
+and only when built with CONFIG_PROC_CHILDREN (this development machine's 6.18 kernel, built for
+Firecracker as Lambda's VMs are, has it; Lambda does not document whether its own kernels do). So
+a tree is followed the first way that works:
 
 1. children files, from the main process down (orphans in this process's main thread's file): O(tree);
 2. new pids: a process started by the call gets a pid handed out after the call started, so each
