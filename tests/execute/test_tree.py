@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from chalicelib.execute.tree import RANGE_LIMIT, Proc, ProcessTree
+from chalicelib.execute.tree import RANGE_LIMIT, Proc, ProcessTree, Stat
 
 ME = os.getpid()
 LEADER = 100
@@ -143,3 +143,62 @@ def test_memory_is_pss_where_readable_and_rss_where_not(tmp_path: Path) -> None:
 
     assert followed.rss_kb() == 1010 * page_kb
     assert followed.pss_kb() == 300 + 10 * page_kb
+
+
+class ReadsRecorded(Proc):
+    """A Proc that notes whose files it read (by pid) and whether it listed every process."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.read: set[int] = set()
+        self.listed_everything = False
+
+    def stat(self, pid: int) -> Stat | None:
+        self.read.add(pid)
+        return super().stat(pid)
+
+    def identity(self, pid: int) -> tuple[int, int, int] | None:
+        self.read.add(pid)
+        return super().identity(pid)
+
+    def children(self, pid: int) -> list[int]:
+        self.read.add(pid)
+        return super().children(pid)
+
+    def adopted(self, pid: int) -> list[int]:
+        self.read.add(pid)
+        return super().adopted(pid)
+
+    def rss_kb(self, pid: int) -> int | None:
+        self.read.add(pid)
+        return super().rss_kb(pid)
+
+    def pss_kb(self, pid: int) -> int | None:
+        self.read.add(pid)
+        return super().pss_kb(pid)
+
+    def pids(self) -> list[int]:
+        self.listed_everything = True
+        return super().pids()
+
+
+def test_following_a_tree_and_sampling_its_memory_reads_no_process_outside_it(tmp_path: Path) -> None:
+    fake = FakeProc(tmp_path, last_pid=None)
+    family(fake)  # 104 (somebody else's), 106 (another call's) and 107 (init's) are outside
+    for pid in (120, 121, 122):  # and a busy host
+        fake.add(pid, ppid=1, pgid=pid, rss_pages=100)
+    fake.children(ME, LEADER, 105)
+    fake.children(LEADER, 101)
+    fake.children(101, 103)
+    proc = ReadsRecorded(tmp_path)
+    followed = ProcessTree(LEADER, None, is_orphan=lambda pid: pid not in {LEADER, 106}, proc=proc)
+
+    for _ in range(3):  # looks and memory samples, as the pump takes them during a call
+        followed.refresh()
+        followed.pss_kb()
+        followed.rss_kb()
+
+    assert set(followed.members()) == {LEADER, 101, 103, 105}
+    # This process's own children file is where its adopted orphans are listed; nothing else read.
+    assert proc.read <= {LEADER, 101, 103, 105, ME}, sorted(proc.read)
+    assert not proc.listed_everything
