@@ -78,16 +78,24 @@ _REMOVER = _Remover()
 
 
 def remove_tree(path: Path) -> None:
-    """shutil.rmtree, also through what was made read-only (the code cache, what a function left)."""
+    """shutil.rmtree, also through what was made read-only (the code cache, what a function left).
 
+    Only what lies inside the tree is made writable, never the directory that holds it: that is
+    the platform's own (/tmp, the cache's root). It once was: rmtree reports a path that is already
+    gone to its error handler instead of raising, and the handler made the path's parent 0700; with
+    a workspace removed twice that was /tmp, which then let no other user through.
+    """
+    root = os.path.abspath(path)
     retried: set[str] = set()
 
-    def retry(_: object, failed: str, __: object) -> None:
-        if failed in retried:
-            return  # made writable already and still failing (a mount point...): leave it
+    def retry(_: object, failed: str, excinfo: tuple[type[BaseException], BaseException, object]) -> None:
+        failed = os.path.abspath(failed)
+        if isinstance(excinfo[1], FileNotFoundError) or failed in retried:
+            return  # gone already; or made writable already and still failing (a mount point...)
         retried.add(failed)
         try:
-            os.chmod(os.path.dirname(failed), 0o700)
+            if failed != root:
+                os.chmod(os.path.dirname(failed), 0o700)  # inside the tree: `failed` is below root
             if os.path.isdir(failed) and not os.path.islink(failed):
                 os.chmod(failed, 0o700)
         except OSError:
@@ -98,5 +106,4 @@ def remove_tree(path: Path) -> None:
             else:
                 os.unlink(failed)
 
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(path, onerror=retry)
+    shutil.rmtree(root, onerror=retry)
