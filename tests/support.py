@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import textwrap
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -93,3 +95,14 @@ def settle(
     for record in event["Records"]:
         if record["messageId"] not in failed:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
+
+
+def until(condition: Callable[[], bool], seconds: float = 2.0) -> bool:
+    """Poll `condition` for up to `seconds`; answer its last value. For what takes the kernel a
+    moment (a SIGKILLed process exiting), never for timing."""
+    give_up = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > give_up:
+            return False
+        time.sleep(0.01)
+    return True

@@ -14,8 +14,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,16 +124,6 @@ def output_of_async_call(http: Http, app: str, name: str) -> str:
     call = http.wait_for_call(app, call_id)
     assert call["status"] == "success", call
     return http.log_of(app, call_id)
-
-
-def until(condition: Callable[[], bool], seconds: float = 2.0) -> bool:
-    """Poll `condition` for up to `seconds`; answer its last value."""
-    give_up = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > give_up:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def zombies_of(uid: int) -> list[int]:

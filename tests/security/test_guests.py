@@ -23,9 +23,9 @@ from tests.security.support import (
     deploy,
     fn_start_as_nobody,
     output_of_async_call,
-    until,
     zombies_of,
 )
+from tests.support import until
 from tests.test_tokens_headers import SHOW_DEFAULT, SHOW_JSON
 
 pytestmark = pytest.mark.e2e
