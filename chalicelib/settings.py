@@ -118,7 +118,7 @@ class Settings:
     # Delivery attempts of one callback, and the wait before the 2nd (times 4 each time, at most 900 s).
     callback_max_attempts: int = 5
     callback_backoff_seconds: int = 30
-    # One attempt's connect and each read; a delivery runs inside the worker's margin.
+    # One attempt in all (connect, send, answer); a delivery runs inside the worker's margin.
     callback_timeout_seconds: float = 5.0
 
     @classmethod
