@@ -236,9 +236,9 @@ class Invoker:
         # A sync call is recorded by runner.run_sync: once, at its end (or at its first heartbeat).
         try:
             execution = self._runner.run_sync(self._started(call, now))
-        except CapacityError:  # the server is busy, not broken (the runner recorded it): retry soon
-            raise
-        except InvocationEndedError:  # cut at the API's time limit (fn start): nothing to record
+        # Busy, not broken (the runner recorded it): retry soon. Or cut at the API's time limit
+        # (fn start): nothing to record. Neither is a failure of this call to be recorded below.
+        except (CapacityError, InvocationEndedError):
             raise
         except Exception as exc:
             log.exception("sync call %s failed before running", call_id)

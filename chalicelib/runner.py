@@ -235,17 +235,16 @@ class CallRunner:
         beats = self._heartbeat
         stop = threading.Event()
 
-        def beat() -> None:
-            while not stop.wait(beats.every_seconds):
-                try:
-                    self._calls.renew(call.id, call.attempt, self._clock(), beats.lease_seconds)
-                except (TransitionError, NotFoundError):
-                    cancel.set()
-                    return
-                except Exception as exc:  # the lease still has time: try again next beat
-                    log.warning("call %s: lease not renewed: %s", call.id, exc)
+        def renew() -> bool:
+            self._calls.renew(call.id, call.attempt, self._clock(), beats.lease_seconds)
+            return True
 
-        thread = threading.Thread(target=beat, name=f"heartbeat-{call.id}", daemon=True)
+        thread = threading.Thread(
+            target=beat_until,
+            args=(stop, beats.every_seconds, renew, cancel, f"call {call.id}: lease not renewed"),
+            name=f"heartbeat-{call.id}",
+            daemon=True,
+        )
         thread.start()
         try:
             yield cancel
@@ -414,6 +413,27 @@ def record_sync_calls_in_flight() -> int:
     return sum(lease.record_now() for lease in leases)
 
 
+def beat_until(
+    stop: threading.Event, every: float, beat: Callable[[], bool], cancel: threading.Event, what: str
+) -> None:
+    """Call `beat` every `every` seconds until `stop` is set or `beat` answers False.
+
+    A refused beat (TransitionError, NotFoundError) means the call moved on without this attempt
+    (cancelled, or its lease lost and taken over): `cancel` is set, and the executor, watching
+    it, kills the function. Any other failure (throttling) is logged: the lease still has time, the
+    next beat tries again.
+    """
+    while not stop.wait(every):
+        try:
+            if not beat():
+                return
+        except (TransitionError, NotFoundError):
+            cancel.set()
+            return
+        except Exception as exc:
+            log.warning("%s: %s", what, exc)
+
+
 class _SyncLease:
     """A running sync call's record, written only if the call outlives its first heartbeat.
 
@@ -452,22 +472,18 @@ class _SyncLease:
             self._thread.start()
 
     def _beat(self, beats: Heartbeats) -> None:
-        while not self._stop.wait(beats.every_seconds):
+        def record_or_renew() -> bool:
             with self._lock:
                 if self._closed:
-                    return
-                try:
-                    if self._recorded:
-                        self._calls.renew(
-                            self._call.id, self._call.attempt, self._clock(), beats.lease_seconds
-                        )
-                    else:
-                        self._record()
-                except (TransitionError, NotFoundError):
-                    self.cancel.set()
-                    return
-                except Exception as exc:  # throttled: the next beat tries again
-                    log.warning("sync call %s: not recorded or renewed: %s", self._call.id, exc)
+                    return False
+                if self._recorded:
+                    self._calls.renew(self._call.id, self._call.attempt, self._clock(), beats.lease_seconds)
+                else:
+                    self._record()
+                return True
+
+        what = f"sync call {self._call.id}: not recorded or renewed"
+        beat_until(self._stop, beats.every_seconds, record_or_renew, self.cancel, what)
 
     def _record(self) -> None:
         lease = self._beats.lease_seconds if self._beats else self._call.lease_seconds

@@ -15,6 +15,7 @@ key in a sparse index (aws/dynamodb/calls.py `due_calls`), a bounded number per 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -40,12 +41,7 @@ class SweepReport:
     skipped: int = 0  # moved on meanwhile (a worker or another sweeper got there first)
 
     def counts(self) -> dict[str, int]:
-        return {
-            "requeued": self.requeued,
-            "resent": self.resent,
-            "failed": self.failed,
-            "skipped": self.skipped,
-        }
+        return dataclasses.asdict(self)  # every counter, including one added later
 
 
 class Sweeper:

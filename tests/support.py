@@ -6,12 +6,14 @@ import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 
 from chalicelib.bundles import digest_of, make_bundle
+from chalicelib.ids import utcnow
 from chalicelib.settings import Settings
 from fnq.local.resources import create_local_resources
 
@@ -106,3 +108,13 @@ def until(condition: Callable[[], bool], seconds: float = 2.0) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+class Clock:
+    """A clock a test moves by hand (`clock.now += timedelta(...)`); it starts now, or at `start`."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now

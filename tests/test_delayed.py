@@ -8,9 +8,9 @@ from pathlib import Path
 from chalicelib import wiring
 from chalicelib.codec import parse_iso_time
 from tests.conftest import Stack
-from tests.support import receive_event, settle
+from tests.support import Clock, receive_event, settle
 from tests.test_calls import SIDE_EFFECT
-from tests.test_sweeper import Clock, call_of
+from tests.test_sweeper import call_of
 
 
 def deliver(stack: Stack, components: wiring.Components) -> int:

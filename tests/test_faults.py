@@ -12,8 +12,8 @@ from botocore.exceptions import ClientError
 from chalicelib import wiring
 from tests.conftest import Stack
 from tests.faults import dynamodb_throttling, inject, s3_internal_error, sqs_unavailable
+from tests.support import Clock
 from tests.test_calls import SIDE_EFFECT, call_of
-from tests.test_leases import Clock
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from chalicelib import wiring
@@ -13,15 +13,8 @@ from chalicelib.ids import utcnow
 from chalicelib.models import CallStatus
 from chalicelib.runner import Disposition
 from tests.conftest import Stack
+from tests.support import Clock
 from tests.test_calls import SIDE_EFFECT
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def test_a_call_left_running_by_a_dead_worker_is_taken_over_after_its_lease(

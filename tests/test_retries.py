@@ -10,9 +10,8 @@ import boto3
 
 from chalicelib import wiring
 from tests.conftest import Stack
-from tests.support import REGION
+from tests.support import REGION, Clock
 from tests.test_calls import call_of
-from tests.test_leases import Clock
 
 FAILS_TWICE = """
 import os, sys

@@ -16,15 +16,8 @@ from chalicelib.sweeper import Sweeper
 from fnq.local.sweeper import scheduled_event
 from tests.aws_requests import watch
 from tests.conftest import Stack
+from tests.support import Clock
 from tests.test_calls import SIDE_EFFECT
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def drop_messages(stack: Stack) -> None:

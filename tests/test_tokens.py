@@ -13,17 +13,9 @@ import boto3
 from chalicelib import wiring
 from chalicelib.ids import format_time
 from tests.conftest import ADMIN_TOKEN, Stack, bearer
-from tests.support import REGION
+from tests.support import REGION, Clock
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def create(stack: Stack, **token: Any) -> dict[str, Any]:
@@ -77,7 +69,7 @@ def test_a_token_works_until_it_is_revoked(secured: Stack) -> None:
 
 
 def test_a_token_past_its_expiry_is_refused_and_the_table_can_expire_it(secured: Stack) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     components = wiring.build(secured.settings, clock=clock)
     wiring.install(components)
     token = create(secured, expires_at="2030-01-02T04:04:05.999+00:00")
@@ -198,7 +190,7 @@ def test_a_scoped_token_costs_one_read_by_key(secured: Stack) -> None:
 
 
 def test_token_times_are_fns(secured: Stack) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     wiring.install(wiring.build(secured.settings, clock=clock))
 
     assert create(secured)["created_at"] == format_time(T0)

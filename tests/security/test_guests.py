@@ -124,7 +124,8 @@ print(json.dumps({
 
 def test_a_function_cannot_read_the_embedded_aws_process(stack: FnStart, http: Http, tmp_path: Path) -> None:
     # GIVEN a function that finds its stack's embedded AWS's process (it holds every app's calls,
-    # bodies and logs) by its command line and reads its /proc/<pid>/environ and mem
+    # bodies and logs) by its command line and reads its /proc/<pid>/environ and mem. environ is
+    # what the non-dumpable setting decides (same uid); mem is refused by Yama's ptrace scope too.
     deploy(http, tmp_path, "spy", "aws", READ_THE_EMBEDDED_AWS)
 
     # WHEN it runs
