@@ -17,8 +17,8 @@ def configure_logging(label: str) -> None:
     # One line per request to the embedded AWS would drown the API's own request log.
     for noisy in ("werkzeug", "botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # "Connection pool is full, discarding connection": moto's server closes every connection
-    # after one request anyway, so a pool of any size holds nothing worth keeping.
+    # "Connection pool is full, discarding connection": more threads than botocore's pool (10)
+    # used one client at once; the extra connection is closed and the next request opens one.
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     # moto's CloudFormation names every template resource it only records (bucket policies and
     # the like); they do not change what the local stack does.
