@@ -136,7 +136,10 @@ class TimedGateway(LocalGateway):  # type: ignore[misc]
 
 class FnRequestHandler(ChaliceRequestHandler):
     """ChaliceRequestHandler with API Gateway's refusals, worded as Fn's `{"error": {...}}`, and
-    its time limit (`request_seconds`; None: none), invocations taking turns (`admission`)."""
+    its time limit (`request_seconds`; None: none), invocations taking turns (`admission`).
+
+    `max_request_bytes`: the body limit of the settings the server started with (None: read from
+    the environment at each request)."""
 
     def __init__(
         self,
@@ -147,7 +150,9 @@ class FnRequestHandler(ChaliceRequestHandler):
         config: Any,
         request_seconds: float | None = None,
         admission: Admission | None = None,
+        max_request_bytes: int | None = None,
     ) -> None:
+        self._max_request_bytes = max_request_bytes
         # ChaliceRequestHandler's own __init__, with the gateway that keeps the time limit: the
         # base class's __init__ handles the connection's requests, so the gateway comes first.
         if request_seconds:
@@ -174,7 +179,8 @@ class FnRequestHandler(ChaliceRequestHandler):
         if not raw.isdigit():
             raise _Refusal(400, f"Invalid Content-Length header: {raw[:40]!r}")
         # Refused before it is read: Chalice would hold the whole body in memory first.
-        limit = body_limit(self.path, Settings.from_env().max_request_bytes)
+        most = self._max_request_bytes
+        limit = body_limit(self.path, Settings.from_env().max_request_bytes if most is None else most)
         if int(raw) > limit:
             raise _Refusal(413, inputs.content_too_large(int(raw), limit).message)
         headers, body = super()._parse_payload()

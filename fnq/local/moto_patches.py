@@ -8,8 +8,9 @@ moto's shortcuts break what fnq relies on; each is patched here, in this process
   pass `status = queued` and both claim a call (measured: a function ran twice in about 1 run of
   40 with two copies of a message in one batch). fnq's exactly-once guarantee rests on that
   atomicity, so the backend's mutations take one process-wide lock (`make_moto_dynamodb_atomic`).
-* **SQS costs grow with the queue's depth.** Under `fn start` a backlog made every SQS request
-  slower, and every API request beside it (one process, one GIL), so the backlog grew
+* **SQS costs grow with the queue's depth; DynamoDB's bookkeeping outweighs its work.** Under
+  `fn start` a backlog made every SQS request slower, and every API request beside it (one
+  process, one GIL), so the backlog grew
   (`python -m bench.load`, 2,000 async calls from 16 clients: 1,500 messages queued, 110 s to
   drain after the last submit). `make_moto_server_fast` removes the causes, keeping moto's answers:
   - `ReceiveMessage` checks each message it delivers against the queue's retention period by
@@ -21,6 +22,12 @@ moto's shortcuts break what fnq relies on; each is patched here, in this process
     and `Message.delayed` read the same epoch milliseconds from `time.time()`.
   - The moto server matches each request's host against hundreds of URL patterns, under one lock
     shared by all requests. The answer depends on the host alone: it is remembered per host.
+  - DynamoDB spent most of the endpoint's CPU on bookkeeping around fnq's UpdateItems (profiled
+    under `python -m bench.load`): answers went through a serializer that walks the output model
+    key by key (a fifth of the CPU; an item operation's result is DynamoDB's JSON already and is
+    dumped as it is, `_json_answer`), each update expression was parsed twice and its tree
+    deep-copied object by object (parsed once per text and copied by pickle, `_parsed_once`,
+    `_copy_tree`). Answers and refusals are moto's own (tests/reliability/test_fast_moto.py).
 * **DynamoDB stores what the service refuses**, so the tests and `fn start` passed where
   production would fail (../shared/PLATFORM-NOTES.md, "kinder than AWS"). `make_moto_dynamodb_strict`
   refuses these with DynamoDB's ValidationException, where moto's backend receives the write
@@ -29,7 +36,9 @@ moto's shortcuts break what fnq relies on; each is patched here, in this process
   - a map with an empty key (app config `{"": "v"}`): moto stored it and every later read of the
     record failed, so `GET /v1/apps` answered 500 for everyone;
   - an item over 400 KB reached through UpdateItem: moto sizes only a put's top-level attributes,
-    so a `list_append` grew an item without limit (a 300 KB error text written twice);
+    so a `list_append` grew an item without limit (a 300 KB error text written twice); where
+    moto's own looser bound refuses an update halfway, the item is put back too (moto left the
+    actions before it applied);
   - documents nested deeper than 32 levels;
   - numbers beyond DynamoDB's range or its 38 significant digits inside lists, maps and update
     values (moto checks only a put's numbers outside lists, through a float).
@@ -45,11 +54,14 @@ or passes): `MotoMismatch` names each one that is not, with the installed moto v
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import importlib
 import importlib.metadata
 import inspect
+import json
+import pickle
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -69,6 +81,17 @@ _SERVER = "moto.moto_server.werkzeug_app"
 _EXECUTORS = "moto.dynamodb.parsing.executors"
 _TYPES = "moto.dynamodb.models.dynamo_type"
 _ERRORS = "moto.dynamodb.exceptions"
+_RESPONSES = "moto.core.responses"
+_EXPRESSIONS = "moto.dynamodb.parsing.expressions"
+_AST = "moto.dynamodb.parsing.ast_nodes"
+# Distinct update expressions whose parse is kept (fnq sends a handful).
+PARSED_EXPRESSIONS = 256
+_DYNAMODB_RESPONSES = "moto.dynamodb.responses"
+# The DynamoDB operations whose answers skip moto's model-driven serializer (see _json_answer):
+# their results are DynamoDB's JSON already, items in its attribute-value form.
+ITEM_OPERATIONS = frozenset(
+    {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "BatchWriteItem", "Query", "Scan"}
+)
 # Every write path of moto's DynamoDB handler: BatchWriteItem goes through put_item/delete_item
 # item by item (the backend's own batch_write_item is an empty placeholder), which is also all
 # that AWS promises for a batch: each item atomic, not the batch.
@@ -84,6 +107,7 @@ Load = Callable[[str], Any]
 
 class Kind(Enum):
     FUNCTION = "a function"
+    CLASSMETHOD = "a classmethod"
     PROPERTY = "a property"
     ATTRIBUTE = "an instance attribute"
 
@@ -121,8 +145,14 @@ MEMBERS: tuple[Member, ...] = (
     Member(_SQS, "Message", "visible", Kind.PROPERTY),
     Member(_SQS, "Message", "delayed", Kind.PROPERTY),
     Member(_SERVER, "DomainDispatcherApplication", "get_backend_for_host", Kind.FUNCTION, ("host",)),
+    Member(_RESPONSES, "BaseResponse", "serialized", Kind.FUNCTION, ("action_result",)),
+    Member(_EXPRESSIONS, "UpdateExpressionParser", "make", Kind.CLASSMETHOD, ("expression_str",)),
+    Member(_AST, "Node", "__init__", Kind.FUNCTION, ("children",)),
     # ... and the replacements read these.
     Member(_SQS, "SQSBackend", "get_queue", Kind.FUNCTION, ("queue_name",)),
+    Member(_RESPONSES, "BaseResponse", "_get_action", Kind.FUNCTION, ()),
+    Member(_RESPONSES, "ActionResult", "result", Kind.PROPERTY),
+    Member(_DYNAMODB_RESPONSES, "DynamoResult", "__init__", Kind.FUNCTION, ("result",)),
     Member(_SQS, "Queue", "message_retention_period", Kind.ATTRIBUTE, sample=_QUEUE),
     *(
         Member(_SQS, "Message", name, Kind.ATTRIBUTE, sample=_MESSAGE)
@@ -204,7 +234,8 @@ def make_moto_dynamodb_atomic(load: Load = importlib.import_module) -> None:
 
 
 def make_moto_server_fast(load: Load = importlib.import_module) -> None:
-    """Idempotent: make moto's SQS and its server's routing cost the same at any queue depth."""
+    """Idempotent: make moto's SQS and its server's routing cost the same at any queue depth, and
+    its DynamoDB's item operations cost what the operation costs, not the bookkeeping around it."""
     check_moto(MEMBERS, load)
     sqs = load(_SQS)
     dispatcher = load(_SERVER).DomainDispatcherApplication
@@ -215,6 +246,20 @@ def make_moto_server_fast(load: Load = importlib.import_module) -> None:
         dispatcher,
         "get_backend_for_host",
         _remembered(inspect.getattr_static(dispatcher, "get_backend_for_host")),
+    )
+    responses = load(_RESPONSES)
+    handler = load(_DYNAMODB_RESPONSES).DynamoHandler
+    answered_as_json = (responses.ActionResult, load(_DYNAMODB_RESPONSES).DynamoResult)
+    parser = load(_EXPRESSIONS).UpdateExpressionParser
+    _replace(parser, "make", classmethod(_parsed_once(inspect.getattr_static(parser, "make").__func__)))
+    node = load(_AST).Node
+    if "__deepcopy__" not in vars(node):  # moto's own, if a release brings one, is kept
+        node.__deepcopy__ = _copy_tree
+    service = responses.get_service_model("dynamodb")
+    _replace(
+        handler,
+        "serialized",
+        _json_answer(inspect.getattr_static(handler, "serialized"), answered_as_json, service),
     )
 
 
@@ -273,7 +318,11 @@ def _problem(member: Member, load: Load) -> str | None:
         return "missing"
     if member.kind is Kind.PROPERTY:
         return None if isinstance(found, property) else f"expected a property, found {type(found).__name__}"
-    if not inspect.isfunction(found):
+    if member.kind is Kind.CLASSMETHOD:
+        if not isinstance(found, classmethod):
+            return f"expected a classmethod, found {type(found).__name__}"
+        found = found.__func__
+    elif not inspect.isfunction(found):
         return f"expected a function, found {type(found).__name__}"
     parameters = tuple(inspect.signature(found).parameters)[1:]
     if member.parameters and parameters != member.parameters:
@@ -338,6 +387,68 @@ def _remembered(original: Callable[..., Any]) -> Callable[..., Any]:
     return get_backend_for_host
 
 
+def _json_answer(original: Callable[..., Any], plain: tuple[type, ...], service: Any) -> Callable[..., Any]:
+    # moto 5.2 answers every operation through a serializer that walks the operation's output
+    # model member by member, trying several spellings of each key: for an UpdateItem returning
+    # its item that was a fifth of fn start's endpoint CPU. An item operation's result is already
+    # the JSON DynamoDB sends (moto builds it with the item's to_json), so it is dumped as it is,
+    # keeping only the output model's top-level members as the serializer does. Errors and
+    # anything else take moto's path (tests/local/test_moto_patches.py holds the two equal).
+    if getattr(original, _MARK, False):
+        return original
+    members = {
+        name: frozenset(service.operation_model(name).output_shape.members) for name in ITEM_OPERATIONS
+    }
+
+    def serialized(self: Any, action_result: Any) -> Any:
+        operation = self._get_action()
+        if operation not in ITEM_OPERATIONS or type(action_result) not in plain:
+            return original(self, action_result)
+        result = action_result.result
+        if not isinstance(result, dict):
+            return original(self, action_result)
+        kept = members[operation]
+        body = json.dumps({k: v for k, v in result.items() if k in kept and v is not None}, default=_blob)
+        headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
+        return 200, headers, body
+
+    return serialized
+
+
+def _parsed_once(make: Callable[..., Any]) -> Callable[..., Any]:
+    # moto parses an UpdateItem's expression twice (the handler, then the backend), 0.3 ms each
+    # for fnq's; the parse depends on the text alone. The tree is kept pickled and each caller
+    # gets a fresh copy (moto's validation rewrites the tree it is given), in a tenth of the time.
+    @functools.lru_cache(maxsize=PARSED_EXPRESSIONS)
+    def pickled(cls: Any, expression: str) -> bytes:
+        return pickle.dumps(make(cls, expression), pickle.HIGHEST_PROTOCOL)
+
+    def parsed(cls: Any, expression_str: str) -> Any:
+        return pickle.loads(pickled(cls, expression_str))
+
+    return parsed
+
+
+def _copy_tree(self: Any, memo: dict[int, Any]) -> Any:
+    # moto's Validator deep-copies the expression tree it validates (0.4 ms for fnq's update
+    # expressions, copy.deepcopy object by object); a pickle round trip makes the same
+    # independent copy in a quarter of the time. A tree pickle cannot take is copied as deepcopy
+    # would copy it.
+    try:
+        return pickle.loads(pickle.dumps(self, pickle.HIGHEST_PROTOCOL))
+    except Exception:
+        copied = object.__new__(type(self))
+        memo[id(self)] = copied
+        copied.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return copied
+
+
+def _blob(value: Any) -> str:
+    if isinstance(value, bytes):  # a B or BS value: base64, as the serializer writes a blob
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 # --- DynamoDB's refusals (make_moto_dynamodb_strict) -------------------------------------------
 def _checked_put(
     original: Callable[..., Any], refuse: Callable[[str], None], too_large: type
@@ -368,17 +479,24 @@ def _checked_update_values(original: Callable[..., Any], refuse: Callable[[str],
     return update_item
 
 
-def _sized_update(original: Callable[..., Any], too_large: type) -> Callable[..., Any]:
+def _sized_update(original: Callable[..., Any], too_large: type[Exception]) -> Callable[..., Any]:
     # moto answers ItemSizeTooLarge raised here as UpdateItem's "Item size to update has exceeded
     # the maximum allowed size"; the item is put back first, as DynamoDB leaves it untouched.
     def execute(self: Any, node: Any = None) -> Any:
         if node is not None:  # the recursion inside one update
             return original(self, node)
-        before = copy.deepcopy(self.item.attrs)
-        result = original(self)
-        if item_size({name: value.to_regular_json() for name, value in self.item.attrs.items()}) > ITEM_BYTES:
-            self.item.attrs = before
-            raise too_large()
+        attrs = self.item.attrs
+        # Each value copied on its own (DynamoType copies itself cheaply): a deepcopy of moto's
+        # size-checking dict re-sizes the whole item at every key it puts back.
+        before = {name: copy.deepcopy(value) for name, value in attrs.items()}
+        try:
+            result = original(self)
+            after = {name: value.to_regular_json() for name, value in self.item.attrs.items()}
+            if item_size(after) > ITEM_BYTES:
+                raise too_large()
+        except too_large:  # ours, or moto's own (its looser bound, met halfway through the update)
+            self.item.attrs = type(attrs)(before)  # its __init__ fills it without re-sizing
+            raise
         return result
 
     return execute

@@ -137,6 +137,8 @@ def bind_api(host: str, port: int, request_seconds: float | None = None) -> Any:
         request_seconds=request_seconds,
         # One for the server: every connection's handler takes its turns from it.
         admission=Admission.from_env(os.environ) if request_seconds else None,
+        # The settings the server starts with, read once rather than at every request.
+        max_request_bytes=Settings.from_env().max_request_bytes,
     )
     # socketserver listens with a backlog of 5: a burst of clients connecting at once overflowed
     # it (SYN cookies, then "connection reset by peer" under bench/load.py's 16 clients).

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from chalicelib.errors import API_TIMED_OUT
+from chalicelib.settings import ENV_MAX_REQUEST_BYTES
 from fnq.local.api_server import Admission, TimedGateway
 from fnq.local.stack import bind_api
 from tests.conftest import Stack
@@ -102,8 +103,16 @@ def test_a_path_deeper_than_any_route_is_fns_404_not_api_gateways_403(port: int)
     ids=["management", "invoke", "bundle"],
 )
 def test_a_body_over_the_resources_limit_is_a_413_before_it_is_read(port: int, path: str, limit: int) -> None:
-    # Only the headers are sent: the answer comes without the server waiting for (or holding) 60 MiB.
     size = 60 * 1024 * 1024
+    status, headers, body = headers_only(port, path, size)
+
+    assert (status, headers["content-type"]) == (413, "application/json")
+    assert json.loads(body) == {"error": {"message": too_large(size, limit)}}
+
+
+def headers_only(port: int, path: str, size: int) -> tuple[int, dict[str, str], bytes]:
+    """POST `path` declaring a `size`-byte body and sending none: the answer comes without the
+    server waiting for (or holding) the body."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
         conn.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n".encode())
         reply = conn.makefile("rb")
@@ -112,11 +121,11 @@ def test_a_body_over_the_resources_limit_is_a_413_before_it_is_read(port: int, p
         while (line := reply.readline().decode("latin-1").strip()) != "":
             name, _, value = line.partition(":")
             headers[name.lower()] = value.strip()
-        body = reply.read(int(headers["content-length"]))
+        return status, headers, reply.read(int(headers["content-length"]))
 
-    assert (status, headers["content-type"]) == (413, "application/json")
-    message = f"Request content too large ({size:,} bytes; at most {limit:,} for this resource)"
-    assert json.loads(body) == {"error": {"message": message}}
+
+def too_large(size: int, limit: int) -> str:
+    return f"Request content too large ({size:,} bytes; at most {limit:,} for this resource)"
 
 
 def test_a_client_that_sends_the_whole_refused_body_first_still_reads_the_413(port: int) -> None:
@@ -128,6 +137,18 @@ def test_a_client_that_sends_the_whole_refused_body_first_still_reads_the_413(po
     status, _, answer = exchange(port, request)
 
     assert status == 413, answer
+
+
+def test_the_body_limit_is_the_one_the_server_started_with(
+    port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The limits are read once, when fn start binds its API (6 MiB for an invocation then), not
+    # at each request.
+    monkeypatch.setenv(ENV_MAX_REQUEST_BYTES, "1")
+    status, _, answer = headers_only(port, "/r/myapp/hello", 7 * 1024 * 1024)
+
+    assert status == 413
+    assert json.loads(answer) == {"error": {"message": too_large(7 * 1024 * 1024, 6 * 1024 * 1024)}}
 
 
 # A json-format function that answers with the response headers its request body names.
