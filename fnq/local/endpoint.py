@@ -9,7 +9,7 @@ its request handler's environ (S3 metadata names with underscores kept).
 It also keeps connections open between requests (HTTP/1.1 keep-alive). werkzeug's server closes
 every connection after one answer (it cannot tell where a request's unread body ends), so each
 AWS request of the API and the worker paid for a TCP connection on both sides and a new server
-thread: a third of the endpoint's CPU under load went to that, not to the emulation. Here a
+thread (a PutItem from one boto3 client: 2.2 ms, 1.5 ms on a kept connection). Here a
 request's body is read whole before the application sees it and the answer is buffered whole (a
 moto answer is in memory already), so the next request on the connection starts where this one
 ended; a connection has one thread for its life.

@@ -84,9 +84,9 @@ _ERRORS = "moto.dynamodb.exceptions"
 _RESPONSES = "moto.core.responses"
 _EXPRESSIONS = "moto.dynamodb.parsing.expressions"
 _AST = "moto.dynamodb.parsing.ast_nodes"
+_DYNAMODB_RESPONSES = "moto.dynamodb.responses"
 # Distinct update expressions whose parse is kept (fnq sends a handful).
 PARSED_EXPRESSIONS = 256
-_DYNAMODB_RESPONSES = "moto.dynamodb.responses"
 # The DynamoDB operations whose answers skip moto's model-driven serializer (see _json_answer):
 # their results are DynamoDB's JSON already, items in its attribute-value form.
 ITEM_OPERATIONS = frozenset(
@@ -393,7 +393,7 @@ def _json_answer(original: Callable[..., Any], plain: tuple[type, ...], service:
     # its item that was a fifth of fn start's endpoint CPU. An item operation's result is already
     # the JSON DynamoDB sends (moto builds it with the item's to_json), so it is dumped as it is,
     # keeping only the output model's top-level members as the serializer does. Errors and
-    # anything else take moto's path (tests/local/test_moto_patches.py holds the two equal).
+    # anything else take moto's path (tests/reliability/test_fast_moto.py holds the two equal).
     if getattr(original, _MARK, False):
         return original
     members = {
