@@ -99,16 +99,17 @@ class HotProcess:
         if self._broken or self._child.exited:
             return False
         # One look, without waiting, at the exit and both pipes; mostly nothing is ready.
-        ready = self._watch.ready()
-        if "exit" in ready or (self._child.pidfd is None and self._child.has_ended()):
+        exited, readable = self._watch.ready()
+        if exited or (self._child.pidfd is None and self._child.has_ended()):
             return False
-        if "read" not in ready:
-            return True
         # Output written between calls belongs to no call: stderr is dropped, and anything on
         # stdout means the process is out of step with the protocol.
+        if self._stderr_fd in readable:
+            drain(self._stderr_fd, lambda _: None)
+        if self._child.stdout_fd not in readable:
+            return True
         stray = LineReader(limit=0)
         drain(self._child.stdout_fd, stray.feed)
-        drain(self._stderr_fd, lambda _: None)
         return not (stray.line or stray.too_long)
 
     def stop(self) -> None:
@@ -142,8 +143,12 @@ class HotProcess:
             watch=self._watch,
         )
         # stderr written before the response is in its pipe by now: it belongs to this call.
-        drain(self._stderr_fd, log.write, limit=max_log_bytes + 1)
-        drain(self._child.stdout_fd, reader.feed)
+        # Read what is waiting, if anything (one look instead of a read of each pipe).
+        _, readable = self._watch.ready()
+        if self._stderr_fd in readable:
+            drain(self._stderr_fd, log.write, limit=max_log_bytes + 1)
+        if self._child.stdout_fd in readable:
+            drain(self._child.stdout_fd, reader.feed)
 
         def ended(status: CallStatus, error: str, output: bytes = b"", extra_log: bytes = b"") -> Execution:
             exit_code = self._child.status.code if self._child.status else None

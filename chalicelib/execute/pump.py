@@ -69,9 +69,16 @@ class Watch:
         if child.pidfd is not None and not child.exited:
             self.selector.register(child.pidfd, selectors.EVENT_READ, "exit")
 
-    def ready(self) -> set[str]:
-        """What is ready now, without waiting: "read" (output or EOF waiting), "exit"."""
-        return {key.data for key, _ in self.selector.select(0)}
+    def ready(self) -> tuple[bool, list[int]]:
+        """What is ready now, without waiting: whether the process exited, and which of the pipes
+        have output (or EOF) waiting."""
+        exited, readable = False, []
+        for key, _ in self.selector.select(0):
+            if key.data == "exit":
+                exited = True
+            else:
+                readable.append(int(key.fd))
+        return exited, readable
 
     def close(self) -> None:
         self.selector.close()

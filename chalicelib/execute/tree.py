@@ -267,10 +267,13 @@ class ProcessTree:
                     self._add(child)
                     pending.append(child)
 
-    def live(self) -> dict[int, Stat]:
-        """The members still running or not yet reaped (same pid, same start time)."""
+    def live(self, spare_leader: bool = False) -> dict[int, Stat]:
+        """The members still running or not yet reaped (same pid, same start time); the leader
+        not looked at if `spare_leader`."""
         alive = {}
         for pid, started in list(self._members.items()):
+            if spare_leader and pid == self.leader:
+                continue
             stat = self._proc.stat(pid)
             if stat is None or stat.started != started:
                 del self._members[pid]  # ended and reaped: forgotten
@@ -281,7 +284,7 @@ class ProcessTree:
     def others(self) -> list[int]:
         """Members besides the leader that still exist, zombies included."""
         self.refresh()
-        return [pid for pid in self.live() if pid != self.leader]
+        return list(self.live(spare_leader=True))  # after every hot call: one read fewer
 
     def rss_kb(self) -> int:
         return sum(self._proc.rss_kb(pid) or 0 for pid in self._members)
