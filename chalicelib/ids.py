@@ -69,4 +69,8 @@ def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, as Fn marshals strfmt.DateTime: 2018-03-20T18:11:17.123Z."""
     value = value.astimezone(UTC)
     # Go pads the year to four digits (its zero time is 0001-01-01); strftime's %Y does not here.
-    return f"{value.year:04d}-{value:%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+    # Fields, not strftime: half the cost, and every hot call's request carries a deadline.
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+        f"{value.second:02d}.{value.microsecond // 1000:03d}Z"
+    )

@@ -55,7 +55,8 @@ class Slots:
     def __init__(self, limits: ProcessLimits) -> None:
         self.limits = limits
         # Shared with the hot pool: held for every change of slots or idle processes.
-        self.changed = threading.Condition()
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
         self._used: dict[str, int] = {}
         self._count = 0
         self.peak = 0  # the most slots ever held at once (for tests and figures)

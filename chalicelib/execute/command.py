@@ -47,7 +47,7 @@ def command_for(code_dir: Path) -> Command:
 def _signature(code_dir: Path) -> tuple[str, int, int, int, int, int] | None:
     for name in FUNC_FILES:
         try:
-            st = os.stat(code_dir / name)
+            st = os.stat(os.path.join(code_dir, name))
         except OSError:
             continue
         if stat.S_ISREG(st.st_mode):

@@ -11,6 +11,7 @@ did not wait for) is retired rather than kept. Each hot process has a workspace 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +25,7 @@ from chalicelib.execute.outcome import failed_to_start, memory_error
 from chalicelib.execute.pool import HotPool
 from chalicelib.execute.process import Child
 from chalicelib.execute.protocol import ProtocolError, decode_response, encode_request
-from chalicelib.execute.pump import Stop, drain, pump
+from chalicelib.execute.pump import Stop, Watch, drain, pump
 from chalicelib.execute.reaper import Reaper
 from chalicelib.execute.workspace import Workspace
 from chalicelib.models import CallStatus, RouteType, RunStats
@@ -80,6 +81,14 @@ class HotProcess:
         except BaseException:
             self._workspace.remove()
             raise
+        assert self._child.stderr_fd is not None
+        self._stderr_fd = self._child.stderr_fd
+        try:
+            self._watch = Watch(self._child, (self._child.stdout_fd, self._stderr_fd))
+        except BaseException:
+            self._child.close()
+            self._workspace.remove()
+            raise
         self._broken = False
 
     @property
@@ -87,18 +96,25 @@ class HotProcess:
         return self._child.pid
 
     def usable(self) -> bool:
-        if self._broken or self._child.exited or self._child.has_ended():
+        if self._broken or self._child.exited:
+            return False
+        # One look, without waiting, at the exit and both pipes; mostly nothing is ready.
+        exited, readable = self._watch.ready()
+        if exited or (self._child.pidfd is None and self._child.has_ended()):
             return False
         # Output written between calls belongs to no call: stderr is dropped, and anything on
         # stdout means the process is out of step with the protocol.
+        if self._stderr_fd in readable:
+            drain(self._stderr_fd, lambda _: None)
+        if self._child.stdout_fd not in readable:
+            return True
         stray = LineReader(limit=0)
         drain(self._child.stdout_fd, stray.feed)
-        if self._child.stderr_fd is not None:
-            drain(self._child.stderr_fd, lambda _: None)
         return not (stray.line or stray.too_long)
 
     def stop(self) -> None:
         self._broken = True
+        self._watch.close()
         self._child.close()
         self._workspace.remove()
         if self._slot is not None:
@@ -115,20 +131,24 @@ class HotProcess:
         log = CappedBuffer(max_log_bytes)
         # JSON escaping can double a body; the line is refused well before it costs the worker much.
         reader = LineReader(limit=2 * max_output_bytes + 64 * 1024)
-        assert self._child.stderr_fd is not None
         pumped = pump(
             self._child,
-            sinks={self._child.stdout_fd: reader.feed, self._child.stderr_fd: log.write},
+            sinks={self._child.stdout_fd: reader.feed, self._stderr_fd: log.write},
             send=encode_request(invocation),
             deadline=started + invocation.timeout,
             memory_kb=invocation.memory * 1024,
             done=lambda: reader.complete,
             close_stdin=False,
             cancelled=invocation.cancel.is_set if invocation.cancel else None,
+            watch=self._watch,
         )
         # stderr written before the response is in its pipe by now: it belongs to this call.
-        drain(self._child.stderr_fd, log.write, limit=max_log_bytes + 1)
-        drain(self._child.stdout_fd, reader.feed)
+        # Read what is waiting, if anything (one look instead of a read of each pipe).
+        _, readable = self._watch.ready()
+        if self._stderr_fd in readable:
+            drain(self._stderr_fd, log.write, limit=max_log_bytes + 1)
+        if self._child.stdout_fd in readable:
+            drain(self._child.stdout_fd, reader.feed)
 
         def ended(status: CallStatus, error: str, output: bytes = b"", extra_log: bytes = b"") -> Execution:
             exit_code = self._child.status.code if self._child.status else None
@@ -208,8 +228,21 @@ class HotExecutor:
         except InvalidInputError as exc:
             return failed_to_start(exc, started)
         env = container_env(invocation, command.env)
+        try:
+            directory = os.stat(code_dir)
+        except OSError as exc:
+            return failed_to_start(exc, started)
         # Same code and same environment (config, memory, app, path, type) → interchangeable processes.
-        key = (str(code_dir.resolve()), tuple(command.argv), tuple(sorted(env.items())))
+        # The directory is the one found at this path now (its inode): a path that comes to name
+        # another directory (replaced, a symlink moved) is another key. One stat, where resolving
+        # the path took an lstat per component.
+        key = (
+            str(code_dir),
+            directory.st_dev,
+            directory.st_ino,
+            tuple(command.argv),
+            tuple(sorted(env.items())),
+        )
         function = function_of(invocation)
 
         def start(slot: Slot) -> HotProcess:

@@ -10,6 +10,7 @@ and its threads do not run then.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -46,6 +47,11 @@ class HotPool(Generic[P]):
         self._clock = clock
         self._idle: dict[Hashable, list[_Idle[P]]] = {}
         self._changed = self.slots.changed
+        # The reaper waits on a condition of its own (same lock) and is woken only when an idle
+        # process is due before the time it sleeps until: waking it at every release cost each hot
+        # call a thread switch.
+        self._reaper_wake = threading.Condition(self.slots.lock)
+        self._reaper_due: float | None = None  # when the reaper wakes by itself; None: never
         self._reaper: threading.Thread | None = None
         self._closed = False
 
@@ -119,11 +125,14 @@ class HotPool(Generic[P]):
             closed = self._closed
             if not closed:
                 now = self._clock()
-                self._idle.setdefault(key, []).append(_Idle(process, function, now, now + idle_timeout))
+                expires_at = now + idle_timeout
+                self._idle.setdefault(key, []).append(_Idle(process, function, now, expires_at))
                 if self._reaper is None:
                     self._reaper = threading.Thread(target=self._reap, name="fnq-hot-reaper", daemon=True)
                     self._reaper.start()
-                self._changed.notify_all()
+                elif self._reaper_due is None or expires_at < self._reaper_due:
+                    self._reaper_wake.notify()
+                self._changed.notify_all()  # the calls waiting for a process or a slot, if any
         if closed:
             process.stop()
 
@@ -138,6 +147,7 @@ class HotPool(Generic[P]):
             victims = [e.process for entries in self._idle.values() for e in entries]
             self._idle.clear()
             self._changed.notify_all()
+            self._reaper_wake.notify()
         for process in victims:
             process.stop()
 
@@ -153,8 +163,13 @@ class HotPool(Generic[P]):
                     if not self._idle[key]:
                         del self._idle[key]
                 if not expired:
-                    soonest = min((e.expires_at for es in self._idle.values() for e in es), default=None)
-                    self._changed.wait(None if soonest is None else max(0.0, soonest - now))
+                    self._reaper_due = min(
+                        (e.expires_at for es in self._idle.values() for e in es), default=None
+                    )
+                    self._reaper_wake.wait(
+                        None if self._reaper_due is None else max(0.0, self._reaper_due - now)
+                    )
+                    self._reaper_due = -math.inf  # awake: it looks at every idle process before it sleeps
             # Killing a tree takes a few reads of /proc: done outside the lock so calls are not held up.
             for entry in expired:
                 entry.process.stop()

@@ -133,13 +133,7 @@ class Child:
 
     def peak_rss_kb(self) -> int:
         """The process's own high-water mark (VmHWM), 0 once it is gone."""
-        try:
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            pass
-        return 0
+        return PROC.status_kb(self.pid, b"VmHWM") or 0
 
     def kill(self) -> None:
         """SIGKILL the process and its whole tree. Does not reap; a no-op once reaped."""

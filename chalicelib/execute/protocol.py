@@ -22,6 +22,8 @@ from chalicelib.ids import format_time
 from chalicelib.ports import Invocation
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Built once: json.dumps with any option builds a new encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 class ProtocolError(Exception):
@@ -51,7 +53,7 @@ def encode_request(invocation: Invocation) -> bytes:
             "headers": {canonical_header(k): list(v) for k, v in invocation.headers.items()},
         },
     }
-    return json.dumps(request, separators=(",", ":")).encode() + b"\n"
+    return _ENCODER.encode(request).encode() + b"\n"
 
 
 def decode_response(line: bytes) -> JsonResponse:

@@ -1,7 +1,8 @@
 """Moving bytes between the worker and one function process, under the call's limits.
 
-One thread multiplexes the pipes with `selectors`: the request goes to stdin while stdout and
-stderr are read in chunks into capped sinks, so neither side can block the other and a function
+One thread multiplexes the pipes with `selectors`: the request goes to stdin (written at once when
+the pipe takes it whole, as a hot call's request line does) while stdout and stderr are read in
+chunks into capped sinks, so neither side can block the other and a function
 printing without end costs the worker only its caps. The same loop watches the deadline and
 samples the memory of the process tree.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 import selectors
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -52,6 +53,37 @@ class Pumped:
     rss_kb: int = 0  # the sample (PSS) that went over the limit, for MEMORY
 
 
+class Watch:
+    """A process's output pipes and its exit (pidfd), in one epoll set registered once.
+
+    A hot process keeps one for its life, so each of its calls costs no epoll_create, no
+    registrations and no close; a `default` call's lasts its one pump. A pipe at EOF, or the exit
+    once seen, is taken out for good.
+    """
+
+    def __init__(self, child: Child, fds: Iterable[int]) -> None:
+        self.selector = selectors.DefaultSelector()
+        self.reading = set(fds)
+        for fd in self.reading:
+            self.selector.register(fd, selectors.EVENT_READ, "read")
+        if child.pidfd is not None and not child.exited:
+            self.selector.register(child.pidfd, selectors.EVENT_READ, "exit")
+
+    def ready(self) -> tuple[bool, list[int]]:
+        """What is ready now, without waiting: whether the process exited, and which of the pipes
+        have output (or EOF) waiting."""
+        exited, readable = False, []
+        for key, _ in self.selector.select(0):
+            if key.data == "exit":
+                exited = True
+            else:
+                readable.append(int(key.fd))
+        return exited, readable
+
+    def close(self) -> None:
+        self.selector.close()
+
+
 def pump(
     child: Child,
     *,
@@ -62,24 +94,31 @@ def pump(
     done: Callable[[], bool],
     close_stdin: bool,
     cancelled: Callable[[], bool] | None = None,
+    watch: Watch | None = None,
 ) -> Pumped:
-    """Write `send` to stdin and feed output to `sinks` until one of the Stop reasons."""
-    selector = selectors.DefaultSelector()
-    reading = set(sinks)
-    for fd in reading:
-        selector.register(fd, selectors.EVENT_READ, "read")
-    if child.pidfd is not None and not child.exited:
-        selector.register(child.pidfd, selectors.EVENT_READ, "exit")
+    """Write `send` to stdin and feed output to `sinks` until one of the Stop reasons.
+
+    `watch`: the process's own (its fds those of `sinks`), kept open after; else one for this pump."""
+    own = watch is None
+    if watch is None:
+        watch = Watch(child, sinks)
+    selector, reading = watch.selector, watch.reading
+    # Most requests fit the pipe: written at once, without a wait for stdin to be writable.
     pending = memoryview(send)
     if pending and child.stdin_fd is not None:
+        pending = _write_some(child.stdin_fd, pending)
+    writing = bool(pending) and child.stdin_fd is not None
+    if writing:
+        assert child.stdin_fd is not None
         selector.register(child.stdin_fd, selectors.EVENT_WRITE, "write")
     elif close_stdin:
         child.close_stdin()
     peak = 0
     peak_step = FIRST_PEAK_SAMPLE_SECONDS
-    next_peak = time.monotonic() + peak_step
-    next_sample = time.monotonic() + SAMPLE_SECONDS
-    exited_at: float | None = time.monotonic() if child.exited else None
+    now = time.monotonic()
+    next_peak = now + peak_step
+    next_sample = now + SAMPLE_SECONDS
+    exited_at: float | None = now if child.exited else None
     try:
         while True:
             if done():
@@ -121,6 +160,7 @@ def pump(
                     pending = _write_some(fd, pending)
                     if not pending:
                         selector.unregister(fd)
+                        writing = False
                         if close_stdin:
                             child.close_stdin()
                 else:
@@ -134,7 +174,10 @@ def pump(
                         selector.unregister(fd)
                         reading.discard(fd)
     finally:
-        selector.close()
+        if own:
+            watch.close()
+        elif writing and child.stdin_fd is not None:
+            selector.unregister(child.stdin_fd)
 
 
 def drain(fd: int, sink: Callable[[bytes], None], limit: int = 1 << 20) -> None:

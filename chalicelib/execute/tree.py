@@ -39,6 +39,8 @@ RANGE_LIMIT = 4096
 # looked at again at the next one (up to this many).
 RECHECK_LIMIT = 256
 KILL_WAIT_SECONDS = 1.0
+# Most /proc files read here fit in one chunk (status is ~1.5 KiB); a long children file takes more.
+READ_CHUNK = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -50,44 +52,79 @@ class Stat:
 
 
 class Proc:
-    """The few /proc reads a tree needs; `root` is /proc but for tests."""
+    """The few /proc reads a tree needs; `root` is /proc but for tests.
+
+    Read with os.open/os.read on string paths: a hot call reads a handful of these files, and
+    pathlib's path building and text decoding cost more than the kernel's read (a stat file took
+    22 µs through Path.read_text, 11 µs so)."""
 
     def __init__(self, root: Path = Path("/proc")) -> None:
         self.root = root
+        self._root = str(root)
 
-    def stat(self, pid: int) -> Stat | None:
+    def _read(self, *parts: str | int) -> bytes | None:
+        """One /proc file, whole; None once gone."""
+        path = "/".join([self._root, *map(str, parts)])
         try:
-            text = (self.root / str(pid) / "stat").read_text()
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             return None
+        try:
+            chunks = []
+            while chunk := os.read(fd, READ_CHUNK):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def stat(self, pid: int) -> Stat | None:
+        data = self._read(pid, "stat")
+        if not data:
+            return None
         # The command name may hold spaces and parentheses: the fields start after the last ")".
-        fields = text.rsplit(")", 1)[1].split()
-        return Stat(ppid=int(fields[1]), pgid=int(fields[2]), state=fields[0], started=int(fields[19]))
+        fields = data.rsplit(b")", 1)[1].split()
+        return Stat(
+            ppid=int(fields[1]), pgid=int(fields[2]), state=fields[0].decode(), started=int(fields[19])
+        )
 
     def identity(self, pid: int) -> tuple[int, int, int] | None:
         """(thread group, parent, process group) of `pid`; None once it is gone. A thread's id is
         not a process: its thread group differs from it."""
-        try:
-            text = (self.root / str(pid) / "status").read_text()
-        except OSError:
+        data = self._read(pid, "status")
+        if data is None:
             return None
-        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        fields = dict(line.split(b":", 1) for line in data.splitlines() if b":" in line)
         try:
-            group = fields.get("NSpgid", "").split()
-            return int(fields["Tgid"]), int(fields["PPid"]), int(group[-1]) if group else 0
+            group = fields.get(b"NSpgid", b"").split()
+            return int(fields[b"Tgid"]), int(fields[b"PPid"]), int(group[-1]) if group else 0
         except (KeyError, ValueError):
+            return None
+
+    def status_kb(self, pid: int, field: bytes) -> int | None:
+        """A `kB` field of /proc/<pid>/status (`VmHWM`, ...); None once gone or when absent."""
+        data = self._read(pid, "status")
+        at = data.find(b"\n" + field + b":") if data else -1
+        if data is None or at < 0:
+            return None
+        try:
+            return int(data[at + len(field) + 2 :].split(None, 1)[0])
+        except (ValueError, IndexError):
             return None
 
     def has_children_files(self) -> bool:
         me = os.getpid()
-        return (self.root / str(me) / "task" / str(me) / "children").exists()
+        return os.path.exists(f"{self._root}/{me}/task/{me}/children")
 
     def children(self, pid: int) -> list[int]:
         found: list[int] = []
-        with contextlib.suppress(OSError):
-            for task in (self.root / str(pid) / "task").iterdir():
-                with contextlib.suppress(OSError):
-                    found += [int(p) for p in (task / "children").read_text().split()]
+        try:
+            tasks = os.listdir(f"{self._root}/{pid}/task")
+        except OSError:
+            return found
+        for task in tasks:
+            found += [int(p) for p in (self._read(pid, "task", task, "children") or b"").split()]
         return found
 
     def adopted(self, pid: int) -> list[int]:
@@ -99,16 +136,12 @@ class Proc:
         themselves (none of them orphans) and this process has dozens of threads under `fn start`:
         reading only this one file saves a read per thread at every look.
         """
-        with contextlib.suppress(OSError):
-            return [
-                int(p) for p in (self.root / str(pid) / "task" / str(pid) / "children").read_text().split()
-            ]
-        return []
+        return [int(p) for p in (self._read(pid, "task", pid, "children") or b"").split()]
 
     def last_pid(self) -> int | None:
         try:
-            return int((self.root / "sys" / "kernel" / "ns_last_pid").read_text())
-        except (OSError, ValueError):
+            return int(self._read("sys", "kernel", "ns_last_pid") or b"")
+        except ValueError:
             return None
 
     def pids(self) -> list[int]:
@@ -116,18 +149,17 @@ class Proc:
 
     def rss_kb(self, pid: int) -> int | None:
         try:
-            return int((self.root / str(pid) / "statm").read_text().split()[1]) * PAGE_KB
-        except (OSError, IndexError, ValueError):
+            return int((self._read(pid, "statm") or b"").split()[1]) * PAGE_KB
+        except (IndexError, ValueError):
             return None
 
     def pss_kb(self, pid: int) -> int | None:
         """Proportional set size: each shared page divided by the processes sharing it."""
-        try:
-            text = (self.root / str(pid) / "smaps_rollup").read_text()
-        except OSError:
+        data = self._read(pid, "smaps_rollup")
+        if data is None:
             return None  # gone, or a function that made itself non-dumpable
-        for line in text.splitlines():
-            if line.startswith("Pss:"):
+        for line in data.splitlines():
+            if line.startswith(b"Pss:"):
                 return int(line.split()[1])
         return None
 
@@ -235,10 +267,13 @@ class ProcessTree:
                     self._add(child)
                     pending.append(child)
 
-    def live(self) -> dict[int, Stat]:
-        """The members still running or not yet reaped (same pid, same start time)."""
+    def live(self, spare_leader: bool = False) -> dict[int, Stat]:
+        """The members still running or not yet reaped (same pid, same start time); the leader
+        not looked at if `spare_leader`."""
         alive = {}
         for pid, started in list(self._members.items()):
+            if spare_leader and pid == self.leader:
+                continue
             stat = self._proc.stat(pid)
             if stat is None or stat.started != started:
                 del self._members[pid]  # ended and reaped: forgotten
@@ -249,7 +284,7 @@ class ProcessTree:
     def others(self) -> list[int]:
         """Members besides the leader that still exist, zombies included."""
         self.refresh()
-        return [pid for pid in self.live() if pid != self.leader]
+        return list(self.live(spare_leader=True))  # after every hot call: one read fewer
 
     def rss_kb(self) -> int:
         return sum(self._proc.rss_kb(pid) or 0 for pid in self._members)

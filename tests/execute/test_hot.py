@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -204,3 +206,126 @@ def test_a_hot_function_that_cannot_start_fails_the_call_without_raising(
 
     assert status is CallStatus.ERROR
     assert error.startswith("function failed to start:")
+
+
+BETWEEN_CALLS = """
+def handle(request):
+    body = request["body"]
+    if body in {"stdout", "stderr"}:
+        # Written after the answer, between calls; the marker file says it is in the pipe.
+        import threading
+        import time
+
+        def later():
+            time.sleep(0.1)
+            stream = sys.stdout if body == "stdout" else sys.stderr
+            stream.write("stray\\n")
+            stream.flush()
+            open(os.path.join(os.environ["HOME"], "written"), "w").close()
+
+        threading.Thread(target=later).start()
+    if body.startswith("big"):
+        return answer(str(len(body)))
+    sys.stderr.write("call " + body + "\\n")
+    return answer(os.environ["HOME"] + " " + str(os.getpid()))
+"""
+
+
+def wait_for(path: Path) -> None:
+    give_up = time.monotonic() + 10
+    while not path.exists() and time.monotonic() < give_up:
+        time.sleep(0.02)
+    assert path.exists()
+
+
+def test_a_process_killed_while_idle_is_replaced_before_the_next_call(
+    tmp_path: Path, executor: Executor
+) -> None:
+    function = hot_python_function(tmp_path / "f", BETWEEN_CALLS)
+    _, first = call(executor, function)
+    pid = int(first.split()[1])
+    os.kill(pid, signal.SIGKILL)
+    give_up = time.monotonic() + 10
+    while running(pid) and time.monotonic() < give_up:
+        time.sleep(0.02)
+
+    status, answer = call(executor, function)
+
+    assert status is CallStatus.SUCCESS
+    assert int(answer.split()[1]) != pid
+
+
+def test_stdout_written_between_calls_retires_the_process(tmp_path: Path, executor: Executor) -> None:
+    function = hot_python_function(tmp_path / "f", BETWEEN_CALLS)
+    _, first = call(executor, function, b"stdout")
+    home, pid = first.split()
+    wait_for(Path(home) / "written")
+
+    status, answer = call(executor, function)
+
+    assert status is CallStatus.SUCCESS
+    assert answer.split()[1] != pid
+    assert not running(int(pid))
+
+
+def test_stderr_written_between_calls_is_dropped_and_the_process_kept(
+    tmp_path: Path, executor: Executor
+) -> None:
+    function = hot_python_function(tmp_path / "f", BETWEEN_CALLS)
+    _, first = call(executor, function, b"stderr")
+    home, pid = first.split()
+    wait_for(Path(home) / "written")
+
+    execution = executor.execute(function, invocation(body=b"next", **HOT))
+
+    assert execution.status is CallStatus.SUCCESS
+    assert execution.output.decode().split()[1] == pid
+    assert execution.log == b"call next\n"
+
+
+def test_a_request_bigger_than_the_pipe_reaches_the_function_whole(
+    tmp_path: Path, executor: Executor
+) -> None:
+    function = hot_python_function(tmp_path / "f", BETWEEN_CALLS)
+    body = b"big" + b"x" * (1 << 20)  # a pipe holds 64 KiB: the rest is written as the function reads
+
+    first = call(executor, function, body)
+    second = call(executor, function, body)
+
+    assert first == second == (CallStatus.SUCCESS, str(len(body)))
+
+
+def test_an_idle_process_with_a_short_idle_timeout_goes_while_a_long_one_stays(
+    tmp_path: Path, executor: Executor
+) -> None:
+    # The reaper sleeps until the first idle process is due; one due sooner must wake it.
+    function = hot_python_function(tmp_path / "f", BETWEEN_CALLS)
+    _, long = call(executor, function, idle_timeout=3600, config={"KEEP": "long"})
+    _, short = call(executor, function, idle_timeout=1, config={"KEEP": "short"})
+    long_pid, short_pid = int(long.split()[1]), int(short.split()[1])
+
+    give_up = time.monotonic() + 10
+    while running(short_pid) and time.monotonic() < give_up:
+        time.sleep(0.05)
+
+    assert not running(short_pid)
+    assert running(long_pid)
+    assert executor.pool.idle_count() == 1
+
+
+def test_a_path_that_comes_to_name_another_directory_gets_another_process(
+    tmp_path: Path, executor: Executor
+) -> None:
+    one = hot_python_function(tmp_path / "one", BETWEEN_CALLS)
+    other = hot_python_function(tmp_path / "other", BETWEEN_CALLS)
+    link = tmp_path / "current"
+    link.symlink_to(one)
+    _, before = call(executor, link)
+    again = call(executor, link)
+    link.unlink()
+    link.symlink_to(other)
+
+    _, after = call(executor, link)
+
+    assert again[1].split()[1] == before.split()[1]
+    assert after.split()[1] != before.split()[1]

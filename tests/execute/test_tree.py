@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from chalicelib.execute.tree import RANGE_LIMIT, Proc, ProcessTree, Stat
+from chalicelib.execute.tree import PROC, RANGE_LIMIT, Proc, ProcessTree, Stat
 
 ME = os.getpid()
 LEADER = 100
@@ -202,3 +202,17 @@ def test_following_a_tree_and_sampling_its_memory_reads_no_process_outside_it(tm
     # This process's own children file is where its adopted orphans are listed; nothing else read.
     assert proc.read <= {LEADER, 101, 103, 105, ME}, sorted(proc.read)
     assert not proc.listed_everything
+
+
+def test_a_status_field_is_read_in_kib_and_is_none_when_absent_or_gone(tmp_path: Path) -> None:
+    (tmp_path / "7").mkdir()
+    (tmp_path / "7" / "status").write_text(
+        "Name:\tx\nVmPeak:\t  9999 kB\nVmHWM:\t   10848 kB\nVmRSS:\t 1 kB\n"
+    )
+    proc = Proc(tmp_path)
+
+    assert proc.status_kb(7, b"VmHWM") == 10848
+    assert proc.status_kb(7, b"HWM") is None  # a whole field name, not the end of another
+    assert proc.status_kb(7, b"VmSwap") is None
+    assert proc.status_kb(8, b"VmHWM") is None
+    assert (PROC.status_kb(os.getpid(), b"VmHWM") or 0) > 0  # the real file has it
