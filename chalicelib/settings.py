@@ -100,9 +100,9 @@ class Settings:
     max_sync_timeout: int = 120
     # Function processes (hot and cold, busy and idle) one API or worker process may run at once,
     # in all and per function (app + route); 0 lifts a cap. See chalicelib/execute/capacity.py.
+    max_function_processes: int = 32
     # Per function, a whole batch of one function's calls: below it the last calls of the batch
     # wait for a slot after their claim, until the first ones end (a second wave).
-    max_function_processes: int = 32
     max_processes_per_function: int = CALLS_BATCH_SIZE
     # How long a call waits past a cap: a sync call then gets 503 with Retry-After; an async call
     # goes back to the queue (keep this under lease_grace_seconds).
