@@ -11,7 +11,7 @@ from typing import Any
 from chalice import Chalice, Rate  # type: ignore[attr-defined]
 
 from chalicelib import http, jsonlog, ui, wiring
-from chalicelib.settings import CALLS_QUEUE_NAME, DEAD_LETTER_QUEUE_NAME
+from chalicelib.settings import CALLS_BATCH_SIZE, CALLS_QUEUE_NAME, DEAD_LETTER_QUEUE_NAME
 
 jsonlog.configure_lambda_logging()  # on Lambda only: JSON lines carrying the call id
 app = Chalice(app_name="fnq")
@@ -22,7 +22,7 @@ app.register_blueprint(http.bp)
 app.register_blueprint(ui.bp)  # the dashboard at /ui (chalicelib/ui)
 
 
-@app.on_sqs_message(queue=CALLS_QUEUE_NAME, batch_size=10)
+@app.on_sqs_message(queue=CALLS_QUEUE_NAME, batch_size=CALLS_BATCH_SIZE)
 def handle_calls(event: Any) -> dict[str, Any]:
     # The Lambda context bounds the batch: no call starts that the invocation cannot finish.
     return wiring.components().calls_handler.handle_batch(event.to_dict(), event.context)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +90,48 @@ def handle(stack: Stack, records: list[dict[str, Any]]) -> float:
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(records)} records failed: {failed[:3]}")
     return elapsed
+
+
+@dataclass(frozen=True)
+class Request:
+    name: str
+    on_handler_thread: bool  # made by the thread that called the handler (the batch's claims)
+    wall: float  # seconds from botocore's before-call to its after-call
+    cpu: float  # this process's CPU in that time, on the requesting thread: moto's and botocore's
+
+
+class RequestClock:
+    """Times the AWS requests of fnq's own clients (botocore's hooks, as tests/aws_requests.py
+    counts them). On moto in-process a request is CPU of this process, under its one GIL: what
+    the handler's figures owe to the emulation rather than to the handler."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.requests: list[Request] = []
+        self._handler = threading.get_ident()
+        self._lock = threading.Lock()
+        clients = stack.components.clients
+        self._clients = [clients.dynamodb, clients.s3, clients.sqs]
+        for client in self._clients:
+            client.meta.events.register("before-call", self._before)
+            client.meta.events.register("after-call", self._after)
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.meta.events.unregister("before-call", self._before)
+            client.meta.events.unregister("after-call", self._after)
+
+    def _before(self, context: dict[str, Any], **_: Any) -> None:
+        context["bench_began"] = (time.perf_counter(), time.thread_time())
+
+    def _after(self, model: Any, context: dict[str, Any], **_: Any) -> None:
+        wall, cpu = context.pop("bench_began", (None, None))
+        if wall is None or cpu is None:
+            return
+        request = Request(
+            model.name,
+            threading.get_ident() == self._handler,
+            time.perf_counter() - wall,
+            time.thread_time() - cpu,
+        )
+        with self._lock:
+            self.requests.append(request)

@@ -46,6 +46,9 @@ DEFAULT_REGION = "us-east-1"
 # packages the app; the deployed template points the event source at the stack's queue instead.
 CALLS_QUEUE_NAME = "fnq-calls"
 DEAD_LETTER_QUEUE_NAME = "fnq-calls-dlq"
+# The calls handler's batch (app.py): Lambda's most for an SQS event source without a batching
+# window. A worker runs a batch's calls side by side, so no process cap may be below it.
+CALLS_BATCH_SIZE = 10
 
 MIB = 1024 * 1024
 
@@ -98,7 +101,9 @@ class Settings:
     # Function processes (hot and cold, busy and idle) one API or worker process may run at once,
     # in all and per function (app + route); 0 lifts a cap. See chalicelib/execute/capacity.py.
     max_function_processes: int = 32
-    max_processes_per_function: int = 8
+    # Per function, a whole batch of one function's calls: below it the last calls of the batch
+    # wait for a slot after their claim, until the first ones end (a second wave).
+    max_processes_per_function: int = CALLS_BATCH_SIZE
     # How long a call waits past a cap: a sync call then gets 503 with Retry-After; an async call
     # goes back to the queue (keep this under lease_grace_seconds).
     process_wait_seconds: float = 10.0

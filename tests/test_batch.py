@@ -17,6 +17,7 @@ from chalicelib.ids import utcnow
 from chalicelib.models import Call, CallStatus, FunctionSpec, RouteFormat, RouteType
 from chalicelib.ports import ClaimLimits
 from chalicelib.runner import Disposition, Verdict
+from chalicelib.settings import CALLS_BATCH_SIZE
 from tests.conftest import Stack
 from tests.faults import inject, s3_internal_error
 from tests.support import MARKS_RUNS, REGION, receive_event, settle
@@ -94,15 +95,23 @@ def test_an_invocation_out_of_time_claims_nothing_and_returns_everything(stack: 
     assert len(receive_event(stack.settings.calls_queue_url)["Records"]) == 3
 
 
-def test_the_calls_of_a_batch_run_side_by_side_when_their_memory_fits(stack: Stack, tmp_path: Path) -> None:
+def test_the_calls_of_a_whole_batch_of_one_function_run_side_by_side_when_their_memory_fits(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # GIVEN a full batch of calls of one function (the batch once ran on 4 threads; then its last
+    # calls waited for a process slot, the per-function cap being 8), with the default settings
     runs = tmp_path / "runs.txt"
     stack.deploy("myapp", "sleeper", SLEEPER, type="async", timeout=10, config={"RUNS_FILE": str(runs)})
-    calls = submit(stack, "sleeper", 6)  # more than the 4 threads a batch used to have
+    calls = submit(stack, "sleeper", CALLS_BATCH_SIZE)
+    event = receive_event(stack.settings.calls_queue_url)
+    assert len(event["Records"]) == CALLS_BATCH_SIZE
 
-    stack.invoke("handle_calls", receive_event(stack.settings.calls_queue_url), memory=1769)
+    # WHEN the worker, with its deployed memory, handles the batch
+    stack.invoke("handle_calls", event, memory=1769)
 
+    # THEN every function process started before any had ended
     marks = [line.split()[0] for line in runs.read_text().splitlines()]
-    assert marks[:6] == ["start"] * 6, marks  # every call started before any had ended
+    assert marks[:CALLS_BATCH_SIZE] == ["start"] * CALLS_BATCH_SIZE, marks
     assert {call_of(stack, "myapp", c)["status"] for c in calls} == {"success"}
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 from chalicelib import wiring
+from chalicelib.settings import CALLS_BATCH_SIZE
 from tests.aws_requests import async_call_requests, count_requests
 from tests.callback_receiver import receiving
 from tests.conftest import Stack
+from tests.support import receive_event
 
 NOISY = """
 import sys
@@ -87,3 +90,28 @@ def test_a_callback_delivered_at_its_first_attempt_costs_four_more_requests(stac
         stack.json("GET", f"/v1/apps/myapp/calls/{call_id}")[1]["call"]["callbacks"][0]["outcome"]
         == "delivered"
     )
+
+
+def test_a_cold_batch_of_one_function_fetches_its_code_once_and_the_rest_is_each_calls_own(
+    stack: Stack,
+) -> None:
+    # GIVEN a whole batch of calls of one function, and a worker that has not fetched its code yet
+    stack.deploy("myapp", "hello", type="async")
+    for _ in range(CALLS_BATCH_SIZE):
+        assert stack.request("POST", "/r/myapp/hello").status_code == 202
+    event = receive_event(stack.settings.calls_queue_url)
+    assert len(event["Records"]) == CALLS_BATCH_SIZE
+    fresh = wiring.build(stack.settings)
+    wiring.install(fresh)
+    requests = count_requests(fresh)
+
+    # WHEN the worker runs the batch, its calls side by side
+    assert stack.invoke("handle_calls", event) == {"batchItemFailures": []}
+
+    # THEN the code bundle was fetched once for the batch; each call made only its own requests:
+    # its claim and its outcome (UpdateItem), its result and its log (PutObject)
+    assert Counter(requests) == {
+        "GetObject": 1,
+        "UpdateItem": 2 * CALLS_BATCH_SIZE,
+        "PutObject": 2 * CALLS_BATCH_SIZE,
+    }
