@@ -2,6 +2,9 @@
 
 Built on first use (the first request or message), never at import, so moto or a local endpoint
 is in place before any client exists; install() lets tests and the local stack put their own in place.
+What only one Lambda's handler needs (the worker's batch handlers and callback delivery, the
+scheduled sweeper) is built, and its modules imported, when that handler first asks for it: every
+Lambda imports app.py, and the others never pay for them (bench row 6).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,9 +28,8 @@ from chalicelib.aws.dynamodb.table import DynamoTable
 from chalicelib.aws.dynamodb.tokens import DynamoTokenStore
 from chalicelib.aws.s3 import S3Blobs
 from chalicelib.aws.sqs import SqsCallQueue
-from chalicelib.batch import CallBatchHandler, DeadLetterHandler
 from chalicelib.cache import CachedAppStore, CachedRouteStore, RouteCache
-from chalicelib.callbacks import CallbackDeliverer, CallbackPolicy, CallbackSecrets, NotifyingCallStore
+from chalicelib.callbacks import CallbackSecrets, NotifyingCallStore
 from chalicelib.calls import Calls
 from chalicelib.http import UseCases
 from chalicelib.ids import utcnow
@@ -35,13 +38,13 @@ from chalicelib.ports import Execution, FunctionExecutor, Invocation
 from chalicelib.routes import Routes
 from chalicelib.runner import CallRunner, Heartbeats
 from chalicelib.settings import Settings
-from chalicelib.sweeper import Sweeper
 from chalicelib.tokens import Tokens
 from chalicelib.uploads import BundleUploads
-from chalicelib.webhook import WebhookLimits
 
 if TYPE_CHECKING:
+    from chalicelib.batch import CallBatchHandler, DeadLetterHandler
     from chalicelib.execute.executor import Executor
+    from chalicelib.sweeper import Sweeper
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,50 @@ class Components:
     stores: Stores
     use_cases: UseCases
     runner: CallRunner
-    calls_handler: CallBatchHandler
-    dead_letters: DeadLetterHandler
-    sweeper: Sweeper
+    clock: Callable[[], datetime]
+    guard: AddressGuard  # where callbacks may go: the routes, the invoker and the deliverer agree
+
+    # Each Lambda's own handler (app.py), made at its first use: an API Lambda never imports
+    # batch.py, delivery.py (with its HTTP client) or sweeper.py.
+    @cached_property
+    def calls_handler(self) -> CallBatchHandler:
+        from chalicelib.batch import CallBatchHandler
+        from chalicelib.delivery import CallbackDeliverer, CallbackPolicy
+        from chalicelib.webhook import WebhookLimits
+
+        settings, stores = self.settings, self.stores
+        deliverer = CallbackDeliverer(
+            stores.calls,
+            self.use_cases.callback_secrets,
+            stores.queue,
+            self.guard,
+            self.clock,
+            CallbackPolicy(
+                settings.callback_max_attempts,
+                settings.callback_backoff_seconds,
+                WebhookLimits(settings.callback_timeout_seconds),
+            ),
+        )
+        return CallBatchHandler(
+            self.runner,
+            stores.queue,
+            self.clock,
+            settings.worker_margin_seconds,
+            settings.lease_grace_seconds,
+            callbacks=deliverer,
+        )
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterHandler:
+        from chalicelib.batch import DeadLetterHandler
+
+        return DeadLetterHandler(self.stores.calls, self.clock)
+
+    @cached_property
+    def sweeper(self) -> Sweeper:
+        from chalicelib.sweeper import Sweeper
+
+        return Sweeper(self.stores.calls, self.stores.queue, self.clock)
 
 
 class PlatformExecutor:
@@ -172,35 +216,7 @@ def build(
         tokens=Tokens(stores.tokens, clock, settings.api_token),
         callback_secrets=callback_secrets,
     )
-    deliverer = CallbackDeliverer(
-        stores.calls,
-        callback_secrets,
-        stores.queue,
-        guard,
-        clock,
-        CallbackPolicy(
-            settings.callback_max_attempts,
-            settings.callback_backoff_seconds,
-            WebhookLimits(settings.callback_timeout_seconds),
-        ),
-    )
-    return Components(
-        settings,
-        clients,
-        stores,
-        use_cases,
-        runner,
-        CallBatchHandler(
-            runner,
-            stores.queue,
-            clock,
-            settings.worker_margin_seconds,
-            settings.lease_grace_seconds,
-            callbacks=deliverer,
-        ),
-        DeadLetterHandler(stores.calls, clock),
-        Sweeper(stores.calls, stores.queue, clock),
-    )
+    return Components(settings, clients, stores, use_cases, runner, clock, guard)
 
 
 _lock = threading.Lock()
