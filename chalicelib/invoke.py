@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from chalicelib import inputs
 from chalicelib.addresses import AddressGuard
@@ -109,8 +110,8 @@ class InvokeResult:
     execution: Execution | None = None  # None for async calls
 
 
-@dataclass(frozen=True)
-class InvokeLimits:
+# Made once by wiring.py: a NamedTuple, cheaper to define on the cold start than a dataclass.
+class InvokeLimits(NamedTuple):
     max_request_bytes: int  # larger bodies are refused (413)
     inline_body_bytes: int  # larger bodies go to the payload store, the record points to them
     lease_grace_seconds: int  # a lease lasts the function's timeout plus this margin
