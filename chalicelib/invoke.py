@@ -187,7 +187,7 @@ class Invoker:
         calls: CallStore,
         queue: CallQueue,
         payloads: PayloadStore,
-        runner: Runner,
+        runner: Callable[[], Runner],  # made at the first sync call (wiring.py)
         clock: Callable[[], datetime],
         limits: InvokeLimits,
         # Withholding Authorization unless told the API is open: forgetting to say leaks nothing.
@@ -236,7 +236,7 @@ class Invoker:
             return InvokeResult(call_id, route.headers)
         # A sync call is recorded by runner.run_sync: once, at its end (or at its first heartbeat).
         try:
-            execution = self._runner.run_sync(self._started(call, now))
+            execution = self._runner().run_sync(self._started(call, now))
         # Busy, not broken (the runner recorded it): retry soon. Or cut at the API's time limit
         # (fn start): nothing to record. Neither is a failure of this call to be recorded below.
         except (CapacityError, InvocationEndedError):

@@ -36,7 +36,6 @@ from chalicelib.ids import utcnow
 from chalicelib.invoke import InvokeLimits, Invoker, withheld_headers
 from chalicelib.ports import Execution, FunctionExecutor, Invocation
 from chalicelib.routes import Routes
-from chalicelib.runner import CallRunner, Heartbeats
 from chalicelib.settings import Settings
 from chalicelib.tokens import Tokens
 from chalicelib.uploads import BundleUploads
@@ -44,6 +43,7 @@ from chalicelib.uploads import BundleUploads
 if TYPE_CHECKING:
     from chalicelib.batch import CallBatchHandler, DeadLetterHandler
     from chalicelib.execute.executor import Executor
+    from chalicelib.runner import CallRunner
     from chalicelib.sweeper import Sweeper
 
 
@@ -69,13 +69,71 @@ class Components:
     settings: Settings
     clients: AwsClients
     stores: Stores
-    use_cases: UseCases
-    runner: CallRunner
+    executor: FunctionExecutor
     clock: Callable[[], datetime]
     guard: AddressGuard  # where callbacks may go: the routes, the invoker and the deliverer agree
 
-    # Each Lambda's own handler (app.py), made at its first use: an API Lambda never imports
-    # batch.py, delivery.py (with its HTTP client) or sweeper.py.
+    # The rest is made at its first use. The use cases serve the API. The runner, as the executor
+    # (PlatformExecutor), comes with the first sync call or batch: runner.py is imported then.
+    # Each Lambda's own handler (app.py) too: an API Lambda never imports batch.py, delivery.py
+    # (with its HTTP client) or sweeper.py.
+    @cached_property
+    def use_cases(self) -> UseCases:
+        settings, stores, clock = self.settings, self.stores, self.clock
+        limits = InvokeLimits(
+            max_request_bytes=settings.max_request_bytes,
+            inline_body_bytes=settings.inline_body_bytes,
+            lease_grace_seconds=settings.lease_grace_seconds,
+            lease_seconds=settings.lease_seconds if settings.heartbeat_seconds > 0 else 0,
+        )
+        return UseCases(
+            apps=Apps(stores.apps, stores.blobs, clock),
+            routes=Routes(
+                stores.apps,
+                stores.routes,
+                stores.blobs,
+                clock,
+                settings.max_async_timeout,
+                settings.max_sync_timeout,
+                self.guard,
+            ),
+            bundles=BundleUploads(stores.blobs),
+            invoker=Invoker(
+                stores.routes,
+                stores.calls,
+                stores.queue,
+                stores.blobs,
+                lambda: self.runner,
+                clock,
+                limits,
+                withheld_headers(bool(settings.api_token)),
+                self.guard,
+            ),
+            calls=Calls(stores.apps, stores.calls, stores.queue, stores.blobs, clock),
+            tokens=Tokens(stores.tokens, clock, settings.api_token),
+            callback_secrets=CallbackSecrets(stores.apps, stores.callback_secrets),
+        )
+
+    @cached_property
+    def runner(self) -> CallRunner:
+        from chalicelib.runner import CallRunner, Heartbeats
+
+        settings, stores = self.settings, self.stores
+        return CallRunner(
+            calls=stores.calls,
+            code=stores.blobs,
+            payloads=stores.blobs,
+            logs=stores.blobs,
+            queue=stores.queue,
+            executor=self.executor,
+            clock=self.clock,
+            max_attempts=settings.max_attempts,
+            heartbeat=Heartbeats(settings.heartbeat_seconds, settings.lease_seconds)
+            if settings.heartbeat_seconds > 0
+            else None,
+            inline_log_bytes=settings.inline_log_bytes,
+        )
+
     @cached_property
     def calls_handler(self) -> CallBatchHandler:
         from chalicelib.batch import CallBatchHandler
@@ -170,56 +228,8 @@ def build(
 ) -> Components:
     clients = AwsClients(settings.region, settings.endpoint_url, settings.aws_max_attempts)
     stores = build_stores(settings, clients)
-    runner = CallRunner(
-        calls=stores.calls,
-        code=stores.blobs,
-        payloads=stores.blobs,
-        logs=stores.blobs,
-        queue=stores.queue,
-        executor=executor or PlatformExecutor(settings),
-        clock=clock,
-        max_attempts=settings.max_attempts,
-        heartbeat=Heartbeats(settings.heartbeat_seconds, settings.lease_seconds)
-        if settings.heartbeat_seconds > 0
-        else None,
-        inline_log_bytes=settings.inline_log_bytes,
-    )
-    limits = InvokeLimits(
-        max_request_bytes=settings.max_request_bytes,
-        inline_body_bytes=settings.inline_body_bytes,
-        lease_grace_seconds=settings.lease_grace_seconds,
-        lease_seconds=settings.lease_seconds if settings.heartbeat_seconds > 0 else 0,
-    )
     guard = AddressGuard(settings.callback_allow_private)
-    callback_secrets = CallbackSecrets(stores.apps, stores.callback_secrets)
-    use_cases = UseCases(
-        apps=Apps(stores.apps, stores.blobs, clock),
-        routes=Routes(
-            stores.apps,
-            stores.routes,
-            stores.blobs,
-            clock,
-            settings.max_async_timeout,
-            settings.max_sync_timeout,
-            guard,
-        ),
-        bundles=BundleUploads(stores.blobs),
-        invoker=Invoker(
-            stores.routes,
-            stores.calls,
-            stores.queue,
-            stores.blobs,
-            runner,
-            clock,
-            limits,
-            withheld_headers(bool(settings.api_token)),
-            guard,
-        ),
-        calls=Calls(stores.apps, stores.calls, stores.queue, stores.blobs, clock),
-        tokens=Tokens(stores.tokens, clock, settings.api_token),
-        callback_secrets=callback_secrets,
-    )
-    return Components(settings, clients, stores, use_cases, runner, clock, guard)
+    return Components(settings, clients, stores, executor or PlatformExecutor(settings), clock, guard)
 
 
 _lock = threading.Lock()

@@ -4,10 +4,10 @@ nor the executor (chalicelib.execute), nor what only one Lambda's handler or one
 boto3 (with s3transfer) was half of the cold start's import time; the clients come from botocore
 and the DynamoDB types from our own serializer. chalicelib.execute is imported when the first
 function runs (wiring.PlatformExecutor) or the first bundle is fetched or checked: an API Lambda
-answers most requests without it. Every Lambda imports app.py, so the worker's batch handlers and
-callback delivery (with its HTTP client), the scheduled sweeper and the shard merging of call
-listings are imported at their first use (wiring.Components, aws/dynamodb/calls.py). bench row 6
-measures the time; this keeps it so.
+answers most requests without it; the call runner comes with it (at the first sync call or batch).
+Every Lambda imports app.py, so the worker's batch handlers and callback delivery (with its HTTP
+client), the scheduled sweeper and the shard merging of call listings are imported at their first
+use too (wiring.Components, aws/dynamodb/calls.py). bench row 6 measures the time; this keeps it so.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ IMPORT_APP = """
 import sys
 KEPT_OFF = (
     "boto3", "s3transfer", "ulid", "yaml", "chalicelib.execute",
-    "chalicelib.batch", "chalicelib.delivery", "chalicelib.webhook", "chalicelib.sweeper",
-    "chalicelib.aws.dynamodb.listing",
+    "chalicelib.runner", "chalicelib.batch", "chalicelib.delivery", "chalicelib.webhook",
+    "chalicelib.sweeper", "chalicelib.aws.dynamodb.listing",
 )
 def kept_off(name):
     return any(name == off or name.startswith(off + ".") for off in KEPT_OFF)
