@@ -2,9 +2,9 @@
 
 Built on first use (the first request or message), never at import, so moto or a local endpoint
 is in place before any client exists; install() lets tests and the local stack put their own in place.
-What only one Lambda's handler needs (the worker's batch handlers and callback delivery, the
-scheduled sweeper) is built, and its modules imported, when that handler first asks for it: every
-Lambda imports app.py, and the others never pay for them (bench row 6).
+What only some Lambdas need (the runner, the worker's batch handlers and callback delivery, the
+scheduled sweeper) is built, and its modules imported, when first asked for: every Lambda imports
+app.py, and the others never pay for them (bench row 6; docs/ARCHITECTURE.md, "The cold start").
 """
 
 from __future__ import annotations
@@ -73,10 +73,11 @@ class Components:
     clock: Callable[[], datetime]
     guard: AddressGuard  # where callbacks may go: the routes, the invoker and the deliverer agree
 
-    # The rest is made at its first use. The use cases serve the API. The runner, as the executor
-    # (PlatformExecutor), comes with the first sync call or batch: runner.py is imported then.
-    # Each Lambda's own handler (app.py) too: an API Lambda never imports batch.py, delivery.py
-    # (with its HTTP client) or sweeper.py.
+    # The rest is made at its first use (once: Python 3.11's cached_property locks; where it does
+    # not, two racing threads would each make one, which only keep their arguments). The use cases
+    # serve the API. The runner, as the executor (PlatformExecutor), comes with the first sync
+    # call or batch: runner.py is imported then. Each Lambda's own handler (app.py) too: an API
+    # Lambda never imports batch.py, delivery.py (with its HTTP client) or sweeper.py.
     @cached_property
     def use_cases(self) -> UseCases:
         settings, stores, clock = self.settings, self.stores, self.clock
