@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -94,8 +94,10 @@ def withheld_headers(api_requires_token: bool) -> frozenset[str]:
     return WITHHELD_ALWAYS | {"authorization"} if api_requires_token else WITHHELD_ALWAYS
 
 
-@dataclass(frozen=True)
-class IncomingRequest:
+# The messages between the HTTP layer and the invoker, and its limits (made once by wiring.py),
+# are only built and read: NamedTuples, as immutable, and a fifth of a frozen dataclass's cost to
+# define on the cold start (docs/ARCHITECTURE.md, "The cold start").
+class IncomingRequest(NamedTuple):
     method: str
     url: str
     headers: dict[str, list[str]]
@@ -103,14 +105,12 @@ class IncomingRequest:
     content_type: str = ""
 
 
-@dataclass(frozen=True)
-class InvokeResult:
+class InvokeResult(NamedTuple):
     call_id: str
     route_headers: dict[str, list[str]]
     execution: Execution | None = None  # None for async calls
 
 
-# Made once by wiring.py: a NamedTuple, cheaper to define on the cold start than a dataclass.
 class InvokeLimits(NamedTuple):
     max_request_bytes: int  # larger bodies are refused (413)
     inline_body_bytes: int  # larger bodies go to the payload store, the record points to them
