@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from chalicelib import inputs
@@ -106,9 +106,12 @@ def address_refusal(address: Address) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class CallbackTarget:
-    """A callback URL taken apart: where to connect and what to ask for."""
+class CallbackTarget(NamedTuple):
+    """A callback URL taken apart: where to connect and what to ask for.
+
+    Only built (parse_callback_url) and read: a NamedTuple, a fifth of a frozen dataclass's cost
+    to define on the cold start (docs/ARCHITECTURE.md, "The cold start").
+    """
 
     url: str
     scheme: str

@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.callbacks import CallbackDeliverer
+from chalicelib.delivery import CallbackDeliverer
 from chalicelib.errors import FnqError, NotFoundError, TransitionError
 from chalicelib.ids import is_call_id
 from chalicelib.jsonlog import call_context

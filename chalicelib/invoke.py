@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from chalicelib import inputs
 from chalicelib.addresses import AddressGuard
@@ -93,8 +94,10 @@ def withheld_headers(api_requires_token: bool) -> frozenset[str]:
     return WITHHELD_ALWAYS | {"authorization"} if api_requires_token else WITHHELD_ALWAYS
 
 
-@dataclass(frozen=True)
-class IncomingRequest:
+# The messages between the HTTP layer and the invoker, and its limits (made once by wiring.py),
+# are only built and read: NamedTuples, as immutable, and a fifth of a frozen dataclass's cost to
+# define on the cold start (docs/ARCHITECTURE.md, "The cold start").
+class IncomingRequest(NamedTuple):
     method: str
     url: str
     headers: dict[str, list[str]]
@@ -102,15 +105,13 @@ class IncomingRequest:
     content_type: str = ""
 
 
-@dataclass(frozen=True)
-class InvokeResult:
+class InvokeResult(NamedTuple):
     call_id: str
     route_headers: dict[str, list[str]]
     execution: Execution | None = None  # None for async calls
 
 
-@dataclass(frozen=True)
-class InvokeLimits:
+class InvokeLimits(NamedTuple):
     max_request_bytes: int  # larger bodies are refused (413)
     inline_body_bytes: int  # larger bodies go to the payload store, the record points to them
     lease_grace_seconds: int  # a lease lasts the function's timeout plus this margin
@@ -186,7 +187,7 @@ class Invoker:
         calls: CallStore,
         queue: CallQueue,
         payloads: PayloadStore,
-        runner: Runner,
+        runner: Callable[[], Runner],  # made at the first sync call (wiring.py)
         clock: Callable[[], datetime],
         limits: InvokeLimits,
         # Withholding Authorization unless told the API is open: forgetting to say leaks nothing.
@@ -235,7 +236,7 @@ class Invoker:
             return InvokeResult(call_id, route.headers)
         # A sync call is recorded by runner.run_sync: once, at its end (or at its first heartbeat).
         try:
-            execution = self._runner.run_sync(self._started(call, now))
+            execution = self._runner().run_sync(self._started(call, now))
         # Busy, not broken (the runner recorded it): retry soon. Or cut at the API's time limit
         # (fn start): nothing to record. Neither is a failure of this call to be recorded below.
         except (CapacityError, InvocationEndedError):

@@ -29,9 +29,10 @@ MAX_ASYNC_TIMEOUT = 3600
 MAX_IDLE_TIMEOUT = 3600
 MAX_MEMORY = 8192
 MAX_RETRIES = 10
-_APP_NAME = re.compile(r"^[\w-]+$")  # Fn: unicode letters and digits, '_' and '-'
-_CPUS = re.compile(r"^(\d{1,4}(\.\d{1,3})?|\d{1,7}m)$")
-_ANNOTATION_KEY = re.compile(r"^[!-~]+$")  # Fn: printable ASCII, no space
+# Patterns as text, compiled by re at their first use (and cached there), not at the cold start.
+_APP_NAME = r"^[\w-]+$"  # Fn: unicode letters and digits, '_' and '-'
+_CPUS = r"^(\d{1,4}(\.\d{1,3})?|\d{1,7}m)$"
+_ANNOTATION_KEY = r"^[!-~]+$"  # Fn: printable ASCII, no space
 
 
 def parse_json_object(raw: bytes, max_bytes: int = inputs.MAX_JSON_BODY_BYTES) -> dict[str, Any]:
@@ -51,7 +52,7 @@ def validate_app_name(name: Any) -> str:
         raise InvalidInputError("Invalid JSON")
     if len(name) > MAX_APP_NAME:
         raise InvalidInputError(f"App name must be {MAX_APP_NAME} characters or less")
-    if not _APP_NAME.match(name) or "\n" in name:
+    if not re.match(_APP_NAME, name) or "\n" in name:
         raise InvalidInputError("Invalid app name")
     return name
 
@@ -66,7 +67,7 @@ def absolute_route_path(path: str) -> str:
 
 
 def is_app_name(name: str) -> bool:
-    return 0 < len(name) <= MAX_APP_NAME and bool(_APP_NAME.match(name)) and "\n" not in name
+    return 0 < len(name) <= MAX_APP_NAME and bool(re.match(_APP_NAME, name)) and "\n" not in name
 
 
 def existing_app_name(name: str) -> str:
@@ -233,7 +234,7 @@ def _annotations(value: Any, creating: bool) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInputError("Invalid annotations: expected an object")
     for key, item in value.items():
-        if not _ANNOTATION_KEY.match(key):
+        if not re.match(_ANNOTATION_KEY, key):
             raise InvalidInputError(ANNOTATION_KEY_ERROR)
         if len(key) > inputs.MAX_ANNOTATION_KEY_BYTES:
             raise InvalidInputError(ANNOTATION_KEY_LENGTH_ERROR)
@@ -326,7 +327,7 @@ def _apply(route: Route, data: dict[str, Any], merge: bool = False) -> Route:
             raise InvalidInputError("Invalid route Format (fnq runs `default` and `json`)") from exc
     if data.get("cpus"):
         cpus = data["cpus"]
-        if not isinstance(cpus, str) or not _CPUS.match(cpus):
+        if not isinstance(cpus, str) or not re.match(_CPUS, cpus):
             raise InvalidInputError(
                 "Cpus is invalid. Value should be either between [0.000 and 1024.000] or [0m and 1024000m] "
                 "milliCPU units"

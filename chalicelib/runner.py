@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from chalicelib import inputs
 from chalicelib.errors import API_TIMED_OUT, FnqError, InvocationEndedError, NotFoundError, TransitionError
@@ -40,9 +41,11 @@ FINISH_TRIES = 3
 METADATA_ERROR_BYTES = 512
 
 
-@dataclass(frozen=True)
-class Heartbeats:
-    """Lease renewal while a function runs: every `every_seconds`, the lease is set to now + lease."""
+class Heartbeats(NamedTuple):
+    """Lease renewal while a function runs: every `every_seconds`, the lease is set to now + lease.
+
+    Made once by wiring.py: a NamedTuple, cheaper to define on the cold start than a dataclass.
+    """
 
     every_seconds: float
     lease_seconds: int

@@ -2,6 +2,9 @@
 
 Built on first use (the first request or message), never at import, so moto or a local endpoint
 is in place before any client exists; install() lets tests and the local stack put their own in place.
+What only some Lambdas need (the runner, the worker's batch handlers and callback delivery, the
+scheduled sweeper) is built, and its modules imported, when first asked for: every Lambda imports
+app.py, and the others never pay for them (bench row 6; docs/ARCHITECTURE.md, "The cold start").
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from chalicelib.addresses import AddressGuard
 from chalicelib.apps import Apps
@@ -24,29 +28,31 @@ from chalicelib.aws.dynamodb.table import DynamoTable
 from chalicelib.aws.dynamodb.tokens import DynamoTokenStore
 from chalicelib.aws.s3 import S3Blobs
 from chalicelib.aws.sqs import SqsCallQueue
-from chalicelib.batch import CallBatchHandler, DeadLetterHandler
 from chalicelib.cache import CachedAppStore, CachedRouteStore, RouteCache
-from chalicelib.callbacks import CallbackDeliverer, CallbackPolicy, CallbackSecrets, NotifyingCallStore
+from chalicelib.callbacks import CallbackSecrets, NotifyingCallStore
 from chalicelib.calls import Calls
 from chalicelib.http import UseCases
 from chalicelib.ids import utcnow
 from chalicelib.invoke import InvokeLimits, Invoker, withheld_headers
 from chalicelib.ports import Execution, FunctionExecutor, Invocation
 from chalicelib.routes import Routes
-from chalicelib.runner import CallRunner, Heartbeats
 from chalicelib.settings import Settings
-from chalicelib.sweeper import Sweeper
 from chalicelib.tokens import Tokens
 from chalicelib.uploads import BundleUploads
-from chalicelib.webhook import WebhookLimits
 
 if TYPE_CHECKING:
+    from chalicelib.batch import CallBatchHandler, DeadLetterHandler
     from chalicelib.execute.executor import Executor
+    from chalicelib.runner import CallRunner
+    from chalicelib.sweeper import Sweeper
 
 
-@dataclass(frozen=True)
-class Stores:
-    """The adapters behind the ports, as the use cases get them (apps and routes through the cache)."""
+class Stores(NamedTuple):
+    """The adapters behind the ports, as the use cases get them (apps and routes through the cache).
+
+    A NamedTuple, as http.UseCases: a bundle made once and never compared, whose class costs a
+    fifth of a frozen dataclass's to define on the cold start (bench row 6).
+    """
 
     apps: CachedAppStore
     routes: CachedRouteStore
@@ -58,16 +64,116 @@ class Stores:
     queue: SqsCallQueue
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity, as the services it holds are
 class Components:
     settings: Settings
     clients: AwsClients
     stores: Stores
-    use_cases: UseCases
-    runner: CallRunner
-    calls_handler: CallBatchHandler
-    dead_letters: DeadLetterHandler
-    sweeper: Sweeper
+    executor: FunctionExecutor
+    clock: Callable[[], datetime]
+    guard: AddressGuard  # where callbacks may go: the routes, the invoker and the deliverer agree
+
+    # The rest is made at its first use (once: Python 3.11's cached_property locks; where it does
+    # not, two racing threads would each make one, which only keep their arguments). The use cases
+    # serve the API. The runner, as the executor (PlatformExecutor), comes with the first sync
+    # call or batch: runner.py is imported then. Each Lambda's own handler (app.py) too: an API
+    # Lambda never imports batch.py, delivery.py (with its HTTP client) or sweeper.py.
+    @cached_property
+    def use_cases(self) -> UseCases:
+        settings, stores, clock = self.settings, self.stores, self.clock
+        limits = InvokeLimits(
+            max_request_bytes=settings.max_request_bytes,
+            inline_body_bytes=settings.inline_body_bytes,
+            lease_grace_seconds=settings.lease_grace_seconds,
+            lease_seconds=settings.lease_seconds if settings.heartbeat_seconds > 0 else 0,
+        )
+        return UseCases(
+            apps=Apps(stores.apps, stores.blobs, clock),
+            routes=Routes(
+                stores.apps,
+                stores.routes,
+                stores.blobs,
+                clock,
+                settings.max_async_timeout,
+                settings.max_sync_timeout,
+                self.guard,
+            ),
+            bundles=BundleUploads(stores.blobs),
+            invoker=Invoker(
+                stores.routes,
+                stores.calls,
+                stores.queue,
+                stores.blobs,
+                lambda: self.runner,
+                clock,
+                limits,
+                withheld_headers(bool(settings.api_token)),
+                self.guard,
+            ),
+            calls=Calls(stores.apps, stores.calls, stores.queue, stores.blobs, clock),
+            tokens=Tokens(stores.tokens, clock, settings.api_token),
+            callback_secrets=CallbackSecrets(stores.apps, stores.callback_secrets),
+        )
+
+    @cached_property
+    def runner(self) -> CallRunner:
+        from chalicelib.runner import CallRunner, Heartbeats
+
+        settings, stores = self.settings, self.stores
+        return CallRunner(
+            calls=stores.calls,
+            code=stores.blobs,
+            payloads=stores.blobs,
+            logs=stores.blobs,
+            queue=stores.queue,
+            executor=self.executor,
+            clock=self.clock,
+            max_attempts=settings.max_attempts,
+            heartbeat=Heartbeats(settings.heartbeat_seconds, settings.lease_seconds)
+            if settings.heartbeat_seconds > 0
+            else None,
+            inline_log_bytes=settings.inline_log_bytes,
+        )
+
+    @cached_property
+    def calls_handler(self) -> CallBatchHandler:
+        from chalicelib.batch import CallBatchHandler
+        from chalicelib.delivery import CallbackDeliverer, CallbackPolicy
+        from chalicelib.webhook import WebhookLimits
+
+        settings, stores = self.settings, self.stores
+        deliverer = CallbackDeliverer(
+            stores.calls,
+            self.use_cases.callback_secrets,
+            stores.queue,
+            self.guard,
+            self.clock,
+            CallbackPolicy(
+                settings.callback_max_attempts,
+                settings.callback_backoff_seconds,
+                WebhookLimits(settings.callback_timeout_seconds),
+            ),
+        )
+        return CallBatchHandler(
+            self.runner,
+            stores.queue,
+            self.clock,
+            settings.worker_margin_seconds,
+            settings.lease_grace_seconds,
+            callbacks=deliverer,
+        )
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterHandler:
+        from chalicelib.batch import DeadLetterHandler
+
+        return DeadLetterHandler(self.stores.calls, self.clock)
+
+    @cached_property
+    def sweeper(self) -> Sweeper:
+        from chalicelib.sweeper import Sweeper
+
+        return Sweeper(self.stores.calls, self.stores.queue, self.clock)
 
 
 class PlatformExecutor:
@@ -123,84 +229,8 @@ def build(
 ) -> Components:
     clients = AwsClients(settings.region, settings.endpoint_url, settings.aws_max_attempts)
     stores = build_stores(settings, clients)
-    runner = CallRunner(
-        calls=stores.calls,
-        code=stores.blobs,
-        payloads=stores.blobs,
-        logs=stores.blobs,
-        queue=stores.queue,
-        executor=executor or PlatformExecutor(settings),
-        clock=clock,
-        max_attempts=settings.max_attempts,
-        heartbeat=Heartbeats(settings.heartbeat_seconds, settings.lease_seconds)
-        if settings.heartbeat_seconds > 0
-        else None,
-        inline_log_bytes=settings.inline_log_bytes,
-    )
-    limits = InvokeLimits(
-        max_request_bytes=settings.max_request_bytes,
-        inline_body_bytes=settings.inline_body_bytes,
-        lease_grace_seconds=settings.lease_grace_seconds,
-        lease_seconds=settings.lease_seconds if settings.heartbeat_seconds > 0 else 0,
-    )
     guard = AddressGuard(settings.callback_allow_private)
-    callback_secrets = CallbackSecrets(stores.apps, stores.callback_secrets)
-    use_cases = UseCases(
-        apps=Apps(stores.apps, stores.blobs, clock),
-        routes=Routes(
-            stores.apps,
-            stores.routes,
-            stores.blobs,
-            clock,
-            settings.max_async_timeout,
-            settings.max_sync_timeout,
-            guard,
-        ),
-        bundles=BundleUploads(stores.blobs),
-        invoker=Invoker(
-            stores.routes,
-            stores.calls,
-            stores.queue,
-            stores.blobs,
-            runner,
-            clock,
-            limits,
-            withheld_headers(bool(settings.api_token)),
-            guard,
-        ),
-        calls=Calls(stores.apps, stores.calls, stores.queue, stores.blobs, clock),
-        tokens=Tokens(stores.tokens, clock, settings.api_token),
-        callback_secrets=callback_secrets,
-    )
-    deliverer = CallbackDeliverer(
-        stores.calls,
-        callback_secrets,
-        stores.queue,
-        guard,
-        clock,
-        CallbackPolicy(
-            settings.callback_max_attempts,
-            settings.callback_backoff_seconds,
-            WebhookLimits(settings.callback_timeout_seconds),
-        ),
-    )
-    return Components(
-        settings,
-        clients,
-        stores,
-        use_cases,
-        runner,
-        CallBatchHandler(
-            runner,
-            stores.queue,
-            clock,
-            settings.worker_margin_seconds,
-            settings.lease_grace_seconds,
-            callbacks=deliverer,
-        ),
-        DeadLetterHandler(stores.calls, clock),
-        Sweeper(stores.calls, stores.queue, clock),
-    )
+    return Components(settings, clients, stores, executor or PlatformExecutor(settings), clock, guard)
 
 
 _lock = threading.Lock()

@@ -16,7 +16,8 @@ import pytest
 from chalicelib import wiring
 from chalicelib.addresses import AddressGuard
 from chalicelib.aws.sqs import callback_message_body
-from chalicelib.callbacks import CallbackDeliverer, CallbackPolicy, CallbackSecrets
+from chalicelib.callbacks import CallbackSecrets
+from chalicelib.delivery import CallbackDeliverer, CallbackPolicy
 from chalicelib.ids import utcnow
 from chalicelib.ports import CallbackDelivery
 from chalicelib.webhook import WebhookLimits

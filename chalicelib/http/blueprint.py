@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
@@ -36,9 +35,11 @@ log = logging.getLogger(__name__)
 METHODS = list(access.METHODS)
 
 
-@dataclass(frozen=True)
-class UseCases:
-    """What the API serves; `tokens` also decides what each request's token may do."""
+class UseCases(NamedTuple):
+    """What the API serves; `tokens` also decides what each request's token may do.
+
+    A NamedTuple, not a dataclass: made once, never compared; cheaper to define at import.
+    """
 
     apps: Apps
     routes: Routes

@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.aws.dynamodb.listing import Read, decode_cursor, encode_cursor, merge_page, read_budget
 from chalicelib.aws.dynamodb.table import (
     OPEN_INDEX,
     ConditionFailed,
@@ -189,6 +188,10 @@ class DynamoCallStore:
         come back short, even empty, with a cursor (a fourth index would key it, at the cost of two
         more index writes per status move: see docs/ARCHITECTURE.md).
         """
+        # Here, not at the top: only the listing routes merge shards, and the worker's and the
+        # scheduled Lambdas never do; kept off the cold start's import path (bench row 6).
+        from chalicelib.aws.dynamodb import listing
+
         if query.status:
             index, key, sort = "gsi3", "gsi1pk", "gsi3sk"
             partitions = self._table.call_partitions(query.app_name)
@@ -209,21 +212,23 @@ class DynamoCallStore:
             params["ExpressionAttributeNames"] = {"#path": "path"}
             named["path"] = query.path
 
-        def fetch(shard: int, below: str, limit: int) -> Read:
+        def fetch(shard: int, below: str, limit: int) -> listing.Read:
             high = id_before(below)
             if not high or low > high:
-                return Read([], 0, None)
+                return listing.Read([], 0, None)
             bounds = values(pk=partitions[shard], low=prefix + low, high=prefix + high, **named)
             items, scanned, last = self._table.query_page(
                 Limit=limit, ExpressionAttributeValues=bounds, **params
             )
-            return Read(items, scanned, last["pk"].removeprefix("CALL#") if last else None)
+            return listing.Read(items, scanned, last["pk"].removeprefix("CALL#") if last else None)
 
-        starts = decode_cursor(query.cursor, len(partitions))
+        starts = listing.decode_cursor(query.cursor, len(partitions))
         if query.before_id:
             starts = [min(start, query.before_id) if start else None for start in starts]
-        page = merge_page(starts, query.limit, fetch, read_budget(query.limit, len(partitions)))
-        return CallPage([CALL.decode(item) for item in page.items], encode_cursor(page.next_positions))
+        budget = listing.read_budget(query.limit, len(partitions))
+        page = listing.merge_page(starts, query.limit, fetch, budget)
+        cursor = listing.encode_cursor(page.next_positions)
+        return CallPage([CALL.decode(item) for item in page.items], cursor)
 
     def claim(self, call_id: str, now: datetime, limits: ClaimLimits | None = None) -> Call:
         sets = (
