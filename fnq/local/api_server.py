@@ -39,7 +39,6 @@ from chalicelib.errors import API_TIMED_OUT, InvocationEndedError
 from chalicelib.http.bodies import body_limit
 from chalicelib.http.responses import failure
 from chalicelib.runner import end_sync_calls
-from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +137,7 @@ class FnRequestHandler(ChaliceRequestHandler):
     """ChaliceRequestHandler with API Gateway's refusals, worded as Fn's `{"error": {...}}`, and
     its time limit (`request_seconds`; None: none), invocations taking turns (`admission`).
 
-    `max_request_bytes`: the body limit of the settings the server started with (None: read from
-    the environment at each request)."""
+    `max_request_bytes`: the body limit of the settings the server started with, read once."""
 
     def __init__(
         self,
@@ -148,9 +146,10 @@ class FnRequestHandler(ChaliceRequestHandler):
         server: Any,
         app_object: Any,
         config: Any,
+        *,
+        max_request_bytes: int,
         request_seconds: float | None = None,
         admission: Admission | None = None,
-        max_request_bytes: int | None = None,
     ) -> None:
         self._max_request_bytes = max_request_bytes
         # ChaliceRequestHandler's own __init__, with the gateway that keeps the time limit: the
@@ -179,8 +178,7 @@ class FnRequestHandler(ChaliceRequestHandler):
         if not raw.isdigit():
             raise _Refusal(400, f"Invalid Content-Length header: {raw[:40]!r}")
         # Refused before it is read: Chalice would hold the whole body in memory first.
-        most = self._max_request_bytes
-        limit = body_limit(self.path, Settings.from_env().max_request_bytes if most is None else most)
+        limit = body_limit(self.path, self._max_request_bytes)
         if int(raw) > limit:
             raise _Refusal(413, inputs.content_too_large(int(raw), limit).message)
         headers, body = super()._parse_payload()

@@ -62,7 +62,7 @@ def test_requests_share_one_connection_even_after_a_refusal_or_an_unread_body(
     # A body ListTables has no use for (moto never reads it): its bytes never leak into the next
     # request on the connection.
     connection.request("POST", "/", b"x" * 10_000, {"Content-Type": "text/plain"})
-    assert connection.getresponse().read() is not None
+    connection.getresponse().read()  # whatever moto answers to it, read whole
     assert dynamodb(connection, "ListTables", b"{}") == (200, {"TableNames": []})
     assert local_port(connection) == port  # the same connection all along
     connection.close()
